@@ -1,0 +1,21 @@
+"""annkit.models — the whole ANN network and its baselines (paper Fig. 1 and Sec. 4).
+
+- backbones: dilated ResNet-18/34/50/101 (torchvision or mmsegmentation V1c deep stem), ``TinyBackbone``;
+- heads: ``ANNHead`` (AFNB → 3×3 conv → APNB → classifier), ``FCNHead``, ``NonLocalHead``, ``PSPHead``;
+- ``Segmentor``: backbone + head + auxiliary head, logits at input size;
+- ``build(preset)``: YAML presets in ``annkit/configs``; ``from_pretrained(name)``: mmsegmentation's trained
+  ANN checkpoints, downloaded, hash-checked, converted and strictly loaded;
+- ``prepare_for_inference`` / ``autocast``: the runtime switches of a config (BN folding, channels_last,
+  torch.compile, bf16/fp16).
+"""
+
+from annkit.models.backbones import ResNetBackbone, deep_stem, resnet
+from annkit.models.heads import ANNHead, FCNHead, NonLocalHead, PSPHead
+from annkit.models.presets import build, model_config
+from annkit.models.segmentor import Segmentor, SegmentorOutput
+from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
+
+__all__ = [
+    "ANNHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor",
+    "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
+]

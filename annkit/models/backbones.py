@@ -1,0 +1,121 @@
+"""Dilated ResNet backbones: the feature extractor of ANN (paper Sec. 4.1, "dilated ResNet at output stride 8").
+
+ANN reads two backbone stages: stage 4 (``layer3``, 1024 channels for ResNet-50/101) feeds the keys and values of
+AFNB and the auxiliary FCN head; stage 5 (``layer4``, 2048 channels) feeds AFNB's queries. Both sit at output
+stride 8 because the last two stages trade their stride for dilation (Yu & Koltun's dilated convolutions).
+
+Two stems share the same four stages:
+- ``"torchvision"``: the 7×7 stride-2 conv of torchvision's ResNet, so torchvision's ImageNet weights load;
+- ``"deep"``: mmsegmentation's ResNetV1c stem, three 3×3 convs with 32-32-64 channels, so mmsegmentation's
+  ``*-D8`` checkpoints convert with identical parameter names (``stem.0`` … ``stem.7``, ``layerK.i.convJ`` …).
+
+Bottleneck stages (ResNet-50/101) are torchvision's, built with ``replace_stride_with_dilation``; its per-block
+dilations (stage 4: 1, 2, 2, …; stage 5: 2, 4, 4, …) equal mmsegmentation's ``contract_dilation=True``.
+Basic stages (ResNet-18/34) come from :mod:`annkit.models.resnet_basic`, because torchvision's BasicBlock
+refuses dilation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.resnet import Bottleneck
+
+from annkit.models.resnet_basic import make_basic_stage
+
+#: blocks per stage (layer1..layer4) for each depth
+DEPTHS: dict[int, tuple[int, int, int, int]] = {
+    18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
+}
+#: which of layer2..layer4 replace their stride by dilation, per output stride
+_DILATE: dict[int, tuple[bool, bool, bool]] = {
+    8: (False, True, True), 16: (False, False, True), 32: (False, False, False),
+}
+STEMS = ("torchvision", "deep")
+
+
+class ResNetBackbone(nn.Module):
+    """A ResNet without its classifier that returns the features of stages 2–5 (``layer1`` … ``layer4``).
+
+    ``forward(images (B, 3, H, W)) -> (c2, c3, c4, c5)``; with output stride 8, c4 and c5 are both
+    (B, C, ⌈H/8⌉, ⌈W/8⌉). ``out_channels`` lists the four channel counts; the last two are the
+    "low" (stage 4) and "high" (stage 5) features that ANN's head reads.
+    """
+
+    def __init__(self, stem: nn.Sequential, stages: list[nn.Sequential], out_channels: tuple[int, ...]) -> None:
+        super().__init__()
+        self.stem = stem
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.out_channels = out_channels
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = self.maxpool(self.stem(images))  # (B, 64, H/4, W/4)
+        c2 = self.layer1(x)
+        c3 = self.layer2(c2)  # (B, ·, H/8, W/8)
+        c4 = self.layer3(c3)  # stage 4: (B, 1024, H/8, W/8) for ResNet-50/101 at OS 8
+        c5 = self.layer4(c4)  # stage 5: (B, 2048, H/8, W/8)
+        return c2, c3, c4, c5
+
+
+def deep_stem() -> nn.Sequential:
+    """mmsegmentation's ResNetV1c stem: 3×3 convs 3→32 (stride 2) →32 →64, each + BN + ReLU (output stride 2)."""
+    layers: list[nn.Module] = []
+    for c_in, c_out, stride in ((3, 32, 2), (32, 32, 1), (32, 64, 1)):
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                   nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision",
+           weights: str | None = None) -> ResNetBackbone:
+    """A dilated ResNet-``depth`` backbone at ``output_stride`` 8, 16 or 32.
+
+    ``weights`` names torchvision ImageNet weights (``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``, ``"DEFAULT"``) and
+    needs ``stem="torchvision"``; ``None`` leaves the initialisation random. Weights are fetched through
+    torchvision's weights API (into the torch hub cache).
+    """
+    if depth not in DEPTHS:
+        raise ValueError(f"ResNet depth {depth!r} is not supported; expected one of {sorted(DEPTHS)}")
+    if output_stride not in _DILATE:
+        raise ValueError(f"output_stride {output_stride!r} is not supported; expected one of {sorted(_DILATE)}")
+    if stem not in STEMS:
+        raise ValueError(f"stem {stem!r} is not supported; expected one of {STEMS}")
+    if weights is not None and stem != "torchvision":
+        raise ValueError(f"torchvision ImageNet weights ({weights!r}) fit the 'torchvision' stem only, not {stem!r}; "
+                         "deep-stem weights come from mmsegmentation checkpoints (annkit.models.from_pretrained)")
+    tv_weights = torchvision.models.get_model_weights(f"resnet{depth}")[weights] if weights else None
+    dilate = list(_DILATE[output_stride])
+    if depth >= 50:
+        tv = torchvision.models.get_model(f"resnet{depth}", weights=tv_weights,
+                                          replace_stride_with_dilation=dilate)
+        stages = [tv.layer1, tv.layer2, tv.layer3, tv.layer4]
+        out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
+    else:
+        stages, out_channels = _basic_stages(depth, dilate)
+        if tv_weights is not None:  # same parameter names as torchvision's BasicBlock stages
+            tv = torchvision.models.get_model(f"resnet{depth}", weights=tv_weights)
+            for ours, theirs in zip(stages, (tv.layer1, tv.layer2, tv.layer3, tv.layer4)):
+                ours.load_state_dict(theirs.state_dict())
+    if stem == "deep":
+        stem_module = deep_stem()
+    elif tv_weights is not None:
+        stem_module = nn.Sequential(tv.conv1, tv.bn1, tv.relu)
+    else:
+        stem_module = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                                    nn.ReLU(inplace=True))
+        nn.init.kaiming_normal_(stem_module[0].weight, mode="fan_out", nonlinearity="relu")
+    return ResNetBackbone(stem_module, stages, out_channels)
+
+
+def _basic_stages(depth: int, dilate: list[bool]) -> tuple[list[nn.Sequential], tuple[int, ...]]:
+    """The four BasicBlock stages; a dilated stage keeps stride 1 and doubles the dilation (OS 8: 1, 1, 2, 4)."""
+    stages, inplanes, dilation = [], 64, 1
+    for i, blocks in enumerate(DEPTHS[depth]):
+        planes, stride = 64 * 2 ** i, (1 if i == 0 else 2)
+        if i > 0 and dilate[i - 1]:
+            dilation, stride = dilation * stride, 1
+        stages.append(make_basic_stage(inplanes, planes, blocks, stride=stride, dilation=dilation))
+        inplanes = planes
+    return stages, tuple(64 * 2 ** i for i in range(4))
