@@ -1,0 +1,212 @@
+"""APNB and AFNB: the asymmetric non-local blocks of Zhu et al., ICCV 2019 (https://arxiv.org/abs/1908.07678).
+
+"Asymmetric" because the N queries attend over S ≪ N anchors sampled by pyramid pooling (Sec. 3.2–3.4):
+
+    APNB(x)        = fuse([W_o · Σ_s softmax(q_n·k_s/√d) v_s ;  x])      q = k-projection of x (shared)
+    AFNB(low, high) = fuse([W_o · Σ_s softmax(q_n·k_s/√d) v_s ;  high])   q from high, k and v from low
+
+with q, k = ReLU(BN(1×1 conv)), v = 1×1 conv sampled to anchors, W_o a zero-initialised 1×1 conv, and
+``fuse`` a 1×1 conv + BN (+ ReLU in APNB). With ``sampler=IdentitySampler()`` APNB *is* a non-local block.
+
+``forward`` is annkit's exact fast path; ``reference`` is the straightforward formulation as mmsegmentation
+writes it (project at full resolution, pool, matmul, softmax, matmul, out conv, concat, fuse). They agree to
+rounding because of three identities:
+
+1. average pooling P has rows summing to 1, so a 1×1 conv with bias commutes with it: P(Wx + b) = W(Px) + b —
+   the value projection runs on the S anchors (``_anchor_values``);
+2. softmax rows sum to 1, so any affine map A after the aggregation moves onto the anchors:
+   A(Σ_s a_ns v_s) = Σ_s a_ns (A v_s) — the out conv, and the context half of the fusion conv, which is linear
+   before its BN (W·[ctx; x] = W₁·ctx + W₂·x), are applied to S anchors instead of N pixels, whenever that
+   costs fewer multiply-adds (``_anchors_first``; with S = N it never does);
+3. with a shared query/key projection, compute it once (mmseg runs the same module twice).
+Max pooling is not linear: with ``PyramidSampler(mode="max")`` only identity 1 falls back to full resolution.
+
+Defaults follow the official implementation (MendelXu/ANN): key conv with bias, Dropout2d(0.05) after the
+fusion, zero-initialised out conv. mmsegmentation: ``key_bias=False, dropout=0.0`` (its head adds Dropout2d(0.1)).
+PaddleSeg: ``dropout_kind="element", zero_init_out=False``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from annkit.nn.attention import AttentionBlock, as_map, as_rows, attention_weights, project_rows
+from annkit.nn.layers import ConvNormAct, check_feature_map, make_dropout
+from annkit.nn.samplers import PyramidSampler, Sampler
+
+Linear = tuple[Tensor, Tensor | None]  # (weight (C_out, C_in[, 1, 1]), bias (C_out,) or None)
+
+
+def _anchors_first(n: int, s: int, c_in: int, c_out: int) -> bool:
+    """Is a c_in→c_out linear map cheaper on the S anchors before aggregation than on the N pixels after?
+
+    before: S·c_in·c_out (map) + N·S·c_out (aggregate wider values);  after: N·S·c_in + N·c_in·c_out.
+    """
+    return s * c_in * c_out + n * s * c_out <= n * s * c_in + n * c_in * c_out
+
+
+class _AnchoredBlock(AttentionBlock):
+    """What APNB and AFNB share: value/out projections on anchors, the fusion, the fast aggregation."""
+
+    def __init__(self, value_in: int, skip_channels: int, context_channels: int, out_channels: int,
+                 key_channels: int, value_channels: int, sampler: Sampler | None, dropout: float,
+                 dropout_kind: str, zero_init_out: bool, fuse_act: bool) -> None:
+        super().__init__(sampler if sampler is not None else PyramidSampler((1, 3, 6, 8), "avg"))
+        for name, value in (("key_channels", key_channels), ("value_channels", value_channels),
+                            ("out_channels", out_channels)):
+            if value < 1:
+                raise ValueError(f"{name} must be positive, got {value}")
+        self.key_channels = key_channels
+        self.context_channels = context_channels
+        self.value = nn.Conv2d(value_in, value_channels, 1)
+        self.out = nn.Conv2d(value_channels, context_channels, 1)
+        if zero_init_out:  # the block starts as "no context": fuse([0; x])
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+        self.fuse = ConvNormAct(context_channels + skip_channels, out_channels, 1, act=fuse_act)
+        self.dropout = make_dropout(dropout, dropout_kind)
+
+    @property
+    def scale(self) -> float:
+        """The attention scale d^-1/2, d = key channels."""
+        return self.key_channels ** -0.5
+
+    def _anchor_values(self, source: Tensor) -> Tensor:
+        """Values on the anchors (B, S, c_v): W·P(x) + b (identity 1) when sampling is linear, else P(W·x + b)."""
+        if self.sampler.linear:
+            return project_rows(as_rows(self.sampler(source)), self.value.weight, self.value.bias)
+        return as_rows(self.sampler(self.value(source)))
+
+    def _aggregate(self, query: Tensor, key: Tensor, value: Tensor, maps: list[Linear],
+                   query_size: tuple[int, int], key_size: tuple[int, int]) -> Tensor:
+        """Attend, then apply ``maps`` in order; each goes onto the anchors while that is cheaper (identity 2).
+
+        query (B, N, d), key (B, S, d), value (B, S, c) → (B, N, c_last).
+        """
+        n, s = query.shape[1], key.shape[1]
+        on_anchors = 0
+        while on_anchors < len(maps) and _anchors_first(n, s, value.shape[-1], maps[on_anchors][0].shape[0]):
+            value = project_rows(value, *maps[on_anchors])  # (B, S, c')
+            on_anchors += 1
+        context = self._attend(query, key, value, self.scale, query_size, key_size)  # (B, N, c')
+        for weight, bias in maps[on_anchors:]:
+            context = project_rows(context, weight, bias)
+        return context
+
+    def _fused(self, query: Tensor, key: Tensor, value: Tensor, skip: Tensor, key_size: tuple[int, int]) -> Tensor:
+        """fuse([out(context); skip]) with the context half of the fusion conv folded into the aggregation."""
+        h, w = skip.shape[-2:]
+        conv = self.fuse.conv
+        w_context, w_skip = conv.weight.split([self.context_channels, skip.shape[1]], dim=1)
+        maps = [(self.out.weight, self.out.bias), (w_context, None)]
+        context = self._aggregate(query, key, value, maps, (h, w), key_size)  # (B, N, C_out)
+        fused = F.conv2d(skip, w_skip, conv.bias) + as_map(context, h, w)  # W₁·ctx + W₂·skip: (B, C_out, H, W)
+        return self.dropout(self.fuse.act(self.fuse.norm(fused)))
+
+    def _context(self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int],
+                 key_size: tuple[int, int]) -> Tensor:
+        context = self._aggregate(query, key, value, [(self.out.weight, self.out.bias)], size, key_size)
+        return as_map(context, *size).contiguous()  # (B, C_ctx, H, W)
+
+    def _reference_context(self, query_map: Tensor, key_map: Tensor, value_map: Tensor) -> Tensor:
+        """mmseg's _SelfAttentionBlock: full-resolution maps in, out-projected context (B, C_ctx, H, W) out."""
+        b, _, h, w = query_map.shape
+        query = query_map.reshape(b, self.key_channels, -1).permute(0, 2, 1)  # (B, N, d)
+        key = self.sampler(key_map)  # (B, d, S)
+        value = self.sampler(value_map).permute(0, 2, 1)  # (B, S, c_v)
+        sim = attention_weights(query, key.permute(0, 2, 1), self.scale)  # (B, N, S)
+        self._emit(sim, (h, w), tuple(key_map.shape[-2:]))
+        context = torch.matmul(sim, value).permute(0, 2, 1).reshape(b, -1, h, w)  # (B, c_v, H, W)
+        return self.out(context)  # (B, C_ctx, H, W)
+
+
+class APNB(_AnchoredBlock):
+    """Asymmetric Pyramid Non-local Block: self-attention of a map over its pyramid-pooled anchors.
+
+    in: (B, in_channels, H, W) → out: (B, out_channels, H, W). Query and key share one projection
+    (conv + BN + ReLU), as in all three public implementations; the context has ``in_channels`` channels and is
+    fused with the input: ReLU(BN(conv1×1([context; x]))), then dropout.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, key_channels: int = 256,
+                 value_channels: int = 256, sampler: Sampler | None = None, dropout: float = 0.05,
+                 dropout_kind: str = "channel", key_bias: bool = True, zero_init_out: bool = True) -> None:
+        out_channels = in_channels if out_channels is None else out_channels
+        super().__init__(in_channels, in_channels, in_channels, out_channels, key_channels, value_channels,
+                         sampler, dropout, dropout_kind, zero_init_out, fuse_act=True)
+        self.in_channels = in_channels
+        self.query_key = ConvNormAct(in_channels, key_channels, 1, bias=key_bias)
+
+    def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
+        check_feature_map(x, self.in_channels, "APNB")
+        shared = self.query_key(x)  # (B, d, H, W): the shared query/key projection, computed once (identity 3)
+        key = as_rows(self.sampler(shared))  # (B, S, d)
+        return as_rows(shared), key, self._anchor_values(x), tuple(x.shape[-2:])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The fused APNB output (B, out_channels, H, W), computed with the exact fast path."""
+        query, key, value, size = self._inputs(x)
+        return self._fused(query, key, value, x, size)
+
+    def context(self, x: Tensor) -> Tensor:
+        """The non-local context W_o·Σ a v before fusion (B, in_channels, H, W) — the official benchmark block."""
+        query, key, value, size = self._inputs(x)
+        return self._context(query, key, value, size, size)
+
+    def reference(self, x: Tensor) -> Tensor:
+        """The same block written the straightforward way (mmsegmentation's formulation), for tests and teaching."""
+        check_feature_map(x, self.in_channels, "APNB")
+        # mmseg saves one module as both key_project and query_project, and runs it twice
+        context = self._reference_context(self.query_key(x), self.query_key(x), self.value(x))
+        return self.dropout(self.fuse(torch.cat([context, x], dim=1)))
+
+
+class AFNB(_AnchoredBlock):
+    """Asymmetric Fusion Non-local Block: high-level queries attend over anchors pooled from a low-level map.
+
+    low: (B, low_channels, h, w) (ResNet stage 4), high: (B, high_channels, H, W) (stage 5) →
+    (B, out_channels, H, W). Separate query (on high) and key (on low) projections; the value comes from low; the
+    context has ``out_channels`` channels and is fused with ``high``: BN(conv1×1([context; high])), no ReLU.
+    """
+
+    def __init__(self, low_channels: int, high_channels: int, out_channels: int | None = None,
+                 key_channels: int = 256, value_channels: int = 256, sampler: Sampler | None = None,
+                 dropout: float = 0.05, dropout_kind: str = "channel", key_bias: bool = True,
+                 zero_init_out: bool = True) -> None:
+        out_channels = high_channels if out_channels is None else out_channels
+        super().__init__(low_channels, high_channels, out_channels, out_channels, key_channels, value_channels,
+                         sampler, dropout, dropout_kind, zero_init_out, fuse_act=False)
+        self.low_channels, self.high_channels = low_channels, high_channels
+        self.query = ConvNormAct(high_channels, key_channels, 1, bias=key_bias)
+        self.key = ConvNormAct(low_channels, key_channels, 1, bias=key_bias)
+
+    def _check(self, low: Tensor, high: Tensor) -> None:
+        check_feature_map(low, self.low_channels, "AFNB", "low-level input")
+        check_feature_map(high, self.high_channels, "AFNB", "high-level input")
+        if low.shape[0] != high.shape[0]:
+            raise ValueError(f"AFNB expects low- and high-level inputs with the same batch size, "
+                             f"got low {tuple(low.shape)} and high {tuple(high.shape)}")
+
+    def _inputs(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
+        self._check(low, high)
+        query = as_rows(self.query(high))  # (B, N, d)
+        key = as_rows(self.sampler(self.key(low)))  # (B, S, d)
+        return query, key, self._anchor_values(low), tuple(low.shape[-2:])
+
+    def forward(self, low: Tensor, high: Tensor) -> Tensor:
+        """The fused AFNB output (B, out_channels, H, W), computed with the exact fast path."""
+        query, key, value, key_size = self._inputs(low, high)
+        return self._fused(query, key, value, high, key_size)
+
+    def context(self, low: Tensor, high: Tensor) -> Tensor:
+        """The context W_o·Σ a v before fusion: (B, out_channels, H, W)."""
+        query, key, value, key_size = self._inputs(low, high)
+        return self._context(query, key, value, tuple(high.shape[-2:]), key_size)
+
+    def reference(self, low: Tensor, high: Tensor) -> Tensor:
+        """The straightforward formulation (mmsegmentation's), for tests and teaching."""
+        self._check(low, high)
+        context = self._reference_context(self.query(high), self.key(low), self.value(low))
+        return self.dropout(self.fuse(torch.cat([context, high], dim=1)))
