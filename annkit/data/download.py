@@ -1,0 +1,115 @@
+"""Downloads of Pascal VOC 2012 and SBD: resumable (HTTP Range), MD5-verified, clear when offline.
+
+Addresses and checksums are torchvision's (``torchvision.datasets.VOCSegmentation``, ``SBDataset``), so there
+is one source of truth; extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
+``download_url`` restarts from zero after an interruption, which hurts for 2 GB, hence ``fetch`` here.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchvision.datasets import SBDataset
+from torchvision.datasets.utils import calculate_md5, extract_archive
+from torchvision.datasets.voc import DATASET_YEAR_DICT
+
+from annkit.data.errors import DownloadError
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A dataset archive: where it lives, its MD5, and the folder it unpacks to (relative to the data root)."""
+
+    url: str
+    md5: str
+    size: str  # for messages
+    extracts_to: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+ARCHIVES: dict[str, Archive] = {
+    "voc": Archive(DATASET_YEAR_DICT["2012"]["url"], DATASET_YEAR_DICT["2012"]["md5"], "2.0 GB", "VOCdevkit/VOC2012"),
+    "sbd": Archive(SBDataset.url, SBDataset.md5, "1.4 GB", "benchmark_RELEASE/dataset"),
+}
+
+
+def _offline(url: str, dest: Path, name: str, error: Exception) -> DownloadError:
+    return DownloadError(
+        f"cannot download {url} ({error}). Are you offline? Fetch the file by other means, put it at {dest}, "
+        f"and rerun `annkit data download {name} --root {dest.parent}`: it verifies the MD5 and extracts."
+    )
+
+
+def fetch(url: str, dest: Path, md5: str, name: str = "", chunk_size: int = 1 << 20, progress: bool = True) -> Path:
+    """Download ``url`` to ``dest``, resuming a partial ``dest.part``; verify the MD5; return ``dest``.
+
+    A complete ``dest`` with the right MD5 is kept as is. The partial file survives interruptions; if the
+    server ignores the Range request (status 200 instead of 206) the download restarts from zero.
+    """
+    if dest.is_file():
+        if calculate_md5(dest) == md5:
+            return dest
+        raise DownloadError(f"{dest} exists but its MD5 is {calculate_md5(dest)}, expected {md5}; delete it and rerun")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as error:
+        if error.code != 416:  # 416: nothing left past `have`, the partial file is already complete
+            raise DownloadError(f"server answered {error.code} {error.reason} for {url}") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise _offline(url, dest, name, error) from error
+    else:
+        with response:
+            resumed = have > 0 and response.status == 206
+            total = int(response.headers.get("Content-Length") or 0) + (have if resumed else 0)
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=total or None, initial=have if resumed else 0, unit="B", unit_scale=True,
+                           desc=dest.name, file=sys.stderr)
+            try:
+                with open(part, "ab" if resumed else "wb") as out:
+                    while chunk := response.read(chunk_size):
+                        out.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+            except OSError as error:
+                raise _offline(url, dest, name, error) from error
+            finally:
+                if bar is not None:
+                    bar.close()
+    actual = calculate_md5(part)
+    if actual != md5:
+        part.unlink()
+        raise DownloadError(f"{url}: downloaded file has MD5 {actual}, expected {md5}; the partial file was "
+                            f"removed, rerun to download again")
+    part.rename(dest)
+    return dest
+
+
+def download(name: str, root: str | Path = "data", keep_archive: bool = True, progress: bool = True) -> Path:
+    """Download and extract dataset ``name`` ("voc" or "sbd") under ``root``; returns the extracted folder."""
+    if name not in ARCHIVES:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES)}")
+    archive, root = ARCHIVES[name], Path(root)
+    target = root / archive.extracts_to
+    if target.is_dir():
+        return target
+    path = fetch(archive.url, root / archive.filename, archive.md5, name=name, progress=progress)
+    extract_archive(str(path), str(root))
+    if not keep_archive:
+        path.unlink()
+    if not target.is_dir():
+        raise DownloadError(f"{path} extracted, but {target} did not appear; expected the standard layout")
+    return target

@@ -1,0 +1,68 @@
+"""Pascal VOC class names, the VOC colour palette, and palette ("P" mode) PNG masks.
+
+VOC stores segmentation labels as 8-bit palette PNGs: each pixel holds a class id (0 = background,
+1..20 = objects, 255 = "void", the ignored object outlines) and the palette only decides how it looks.
+The palette is the devkit's bit-interleaving rule (``VOClabelcolormap.m``): the bits of the class id are
+spread over the high bits of R, G and B, so neighbouring ids get clearly different colours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from annkit.data.errors import CorruptFileError
+
+IGNORE_INDEX = 255  # "void" pixels: object outlines in VOC, padding after a crop
+
+VOC_CLASSES: tuple[str, ...] = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The VOC colour map: (n, 3) uint8 RGB, entry i = colour of class id i (255 → (224, 224, 192))."""
+    ids = np.arange(n)
+    palette = np.zeros((n, 3), dtype=np.uint8)
+    for shift in range(8):  # bit k of the id → bit (7 - shift) of channel k % 3
+        for channel in range(3):
+            bit = (ids >> (3 * shift + channel)) & 1
+            palette[:, channel] |= (bit << (7 - shift)).astype(np.uint8)
+    return palette
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """Class ids (H, W) → VOC colours (H, W, 3) uint8, for plots."""
+    return voc_palette()[np.asarray(mask, dtype=np.uint8)]
+
+
+def save_mask(mask: np.ndarray, path: str | Path) -> None:
+    """Write class ids (H, W) uint8 as a VOC-style palette PNG (ids stay ids; the palette is for viewers)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != np.uint8:
+        raise ValueError(f"save_mask: expected an (H, W) uint8 array of class ids, got {mask.dtype} {mask.shape}")
+    image = Image.fromarray(mask)  # mode "L"; putpalette turns it into "P" with the ids unchanged
+    image.putpalette(voc_palette().tobytes())
+    image.save(path, format="PNG", optimize=False)
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Read a segmentation mask PNG as class ids (H, W) uint8.
+
+    Palette ("P") and greyscale ("L") PNGs hold the ids directly. An RGB PNG is rejected: its colours would
+    have to be mapped back to ids, and silently reading e.g. the red channel gives wrong labels.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode not in ("P", "L"):
+                raise CorruptFileError(
+                    f"{path}: mask PNG has mode {image.mode!r}; expected a palette ('P') or greyscale ('L') PNG "
+                    "holding class ids"
+                )
+            return np.array(image, dtype=np.uint8)
+    except (OSError, SyntaxError) as error:  # PIL raises these for truncated / non-image files
+        raise CorruptFileError(f"{path}: cannot decode the mask ({error}); expected a PNG of class ids") from error

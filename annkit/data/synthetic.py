@@ -1,0 +1,247 @@
+"""The synthetic long-range dataset: objects whose class can only be read from a cue far away.
+
+Every image holds a few *objects* that all look alike (the same grey checkerboard texture; random shape and
+size) and one *cue*: a square of a saturated colour. The cue's colour is the class of every object in the
+image (class k ↔ cue colour k, chosen to resemble VOC palette colour k). Background is smooth, low-saturation
+noise. The cue is always at least ``cue_distance`` pixels (Chebyshev) from every object pixel, so a model
+that only sees a small neighbourhood cannot tell which class an object is — the paper's point that some
+pixels can only be labelled by looking far away (Zhu et al., ICCV 2019, https://arxiv.org/abs/1908.07678).
+
+Generative rules (``SynthConfig`` holds the knobs):
+1. class c ~ uniform{1..K}; cue position ~ uniform over the image; the cue pixels are labelled background.
+2. n ~ uniform{min_objects..max_objects} objects, each a rectangle, ellipse or triangle with side lengths
+   ~ uniform[object_min, object_max], placed uniformly among positions at Chebyshev distance
+   ≥ cue_distance from the cue and ≥ 2 px from other objects; if they do not fit, start the image again.
+3. All objects are labelled c. Shape, size, position, texture and background are independent of c.
+
+Why a local model fails: the tiny CPU backbone (six 3×3 convs, padding 1, strides 2,1,2,1,2,1) sees 43 px;
+the FCN baseline's 3×3 conv at stride 8 adds 2·8 = 16 px, so feature cell j sees input pixels
+[8j − 29, 8j + 29]. Bilinear ×8 upsampling (align_corners=False) reads output pixel x from cells
+⌊(x + 0.5)/8 − 0.5⌋ and the next one, i.e. from 3.5 + 7.5 px behind x up to 3.5 px ahead of it, so a logit
+depends on pixels within Chebyshev distance 29 + 11 = 40 px (40 behind, 33 ahead; a gradient check on the
+network confirms it). With the default cue_distance = 48 no object pixel's logit can see the cue, so its
+prediction is independent of its class.
+``local_ceiling`` gives the best mIoU such a predictor can reach in expectation.
+Why attention can solve it: the cue (24 px by default) covers ≥ 56 % of at least one cell of APNB's 8×8
+pooling level at 128 px (cells of 16 px), so one anchor carries the cue's colour almost pure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+from torchvision import tv_tensors
+
+from annkit.data.palette import save_mask
+
+# Saturated cue colours; colour k resembles VOC palette entry k (1 red, 2 green, 3 olive/yellow, 4 blue, ...).
+CUE_COLORS: tuple[tuple[int, int, int], ...] = (
+    (230, 30, 30), (30, 200, 40), (225, 210, 30), (35, 70, 235), (215, 35, 215), (30, 205, 215),
+)
+CUE_NAMES: tuple[str, ...] = ("red", "green", "yellow", "blue", "magenta", "cyan")
+BASELINE_RADIUS = 40  # px: Chebyshev reach of the local FCN baseline's logits (arithmetic in the module doc)
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Knobs of the synthetic long-range set (defaults: the embedded default, ~10 s to write)."""
+
+    size: int = 128  # image height = width, px
+    num_classes: int = 4  # K object classes (labels 1..K; 0 = background), at most len(CUE_COLORS)
+    min_objects: int = 2
+    max_objects: int = 4
+    object_min: int = 14  # object side length range, px
+    object_max: int = 30
+    cue_size: int = 24  # cue square side, px
+    cue_distance: int = 48  # min Chebyshev distance cue ↔ any object pixel, px (baseline reach: 40)
+    num_train: int = 6000
+    num_val: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_classes <= len(CUE_COLORS):
+            raise ValueError(f"num_classes must be in 1..{len(CUE_COLORS)}, got {self.num_classes}")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise ValueError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        if self.cue_size + self.cue_distance + self.object_max > self.size:
+            raise ValueError(
+                f"size {self.size} too small: cue_size + cue_distance + object_max = "
+                f"{self.cue_size + self.cue_distance + self.object_max} px must fit in the image"
+            )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Label names: 'background' then one per cue colour."""
+        return ("background",) + CUE_NAMES[: self.num_classes]
+
+
+def _gap(start: np.ndarray, length: int, other_start: int, other_length: int) -> np.ndarray:
+    """Pixel distance along one axis between spans [start, start+length) and [other, other+other_length)."""
+    return np.maximum.reduce([np.zeros_like(start), start - (other_start + other_length - 1),
+                              other_start - (start + length - 1)])
+
+
+def _shape_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A random rectangle, ellipse or triangle filling an (height, width) box: bool (height, width)."""
+    kind = rng.integers(3)
+    ys, xs = np.mgrid[0:height, 0:width]
+    u, v = (xs + 0.5) / width, (ys + 0.5) / height  # box coordinates in (0, 1)
+    if kind == 0:
+        return np.ones((height, width), dtype=bool)
+    if kind == 1:
+        return (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25
+    apex = rng.uniform()  # triangle: apex on the top edge at u = apex, base along the bottom edge
+    return (u >= apex * (1 - v)) & (u <= apex + (1 - apex) * v)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Smooth low-saturation noise: (size, size, 3) float32 in [0, 255]."""
+    grey = rng.uniform(60, 190, (6, 6))
+    tint = rng.normal(0, 10, (6, 6, 3))
+    coarse = grey[..., None] + tint  # (6, 6, 3)
+    smooth = ndimage.zoom(coarse, (size / 6, size / 6, 1), order=1)[:size, :size]
+    return smooth + rng.normal(0, 6, (size, size, 3))
+
+
+def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``index`` of ``split``: image (H, W, 3) uint8 and mask (H, W) uint8 of class ids.
+
+    Deterministic: the random stream is seeded by (seed, split, index), so samples are independent of each
+    other and of the order in which they are made.
+    """
+    rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
+    size, cue = config.size, config.cue_size
+    label = int(rng.integers(1, config.num_classes + 1))
+    starts = np.arange(size)
+    while True:  # rejection sampling: redraw the cue until the objects fit far enough from it
+        cue_y, cue_x = (int(v) for v in rng.integers(0, size - cue + 1, 2))
+        boxes: list[tuple[int, int, int, int]] = []  # (y, x, height, width)
+        for _ in range(int(rng.integers(config.min_objects, config.max_objects + 1))):
+            height, width = (int(v) for v in rng.integers(config.object_min, config.object_max + 1, 2))
+            ys, xs = starts[: size - height + 1, None], starts[None, : size - width + 1]
+            allowed = np.maximum(_gap(ys, height, cue_y, cue), _gap(xs, width, cue_x, cue)) >= config.cue_distance
+            for y, x, h, w in boxes:  # keep ≥ 2 px between objects
+                allowed &= np.maximum(_gap(ys, height, y, h), _gap(xs, width, x, w)) >= 2
+            candidates = np.flatnonzero(allowed)
+            if candidates.size == 0:
+                break
+            y, x = np.unravel_index(rng.choice(candidates), allowed.shape)
+            boxes.append((int(y), int(x), height, width))
+        else:
+            break
+    image = _background(rng, size)  # (H, W, 3)
+    mask = np.zeros((size, size), dtype=np.uint8)
+    ys, xs = np.mgrid[0:size, 0:size]
+    checker = np.where(((ys // 3) + (xs // 3)) % 2 == 0, 200.0, 70.0)  # the shared grey object texture
+    for y, x, height, width in boxes:
+        inside = _shape_mask(rng, height, width)
+        window = (slice(y, y + height), slice(x, x + width))
+        shade = checker[window] + rng.normal(0, 8, (height, width))
+        image[window][inside] = shade[inside][:, None]
+        mask[window][inside] = label
+    colour = np.array(CUE_COLORS[label - 1], dtype=np.float64)
+    light = (checker[:cue, :cue] > 100)[..., None]  # the cue wears the objects' checkerboard, in colour
+    image[cue_y:cue_y + cue, cue_x:cue_x + cue] = np.where(light, colour, 0.35 * colour)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
+
+
+class SyntheticLongRange(torch.utils.data.Dataset):
+    """Fresh synthetic samples made on the fly (no files): ``length`` samples of ``split`` for ``config``.
+
+    Same samples as ``write_synthetic`` writes, before JPEG compression. Use it for endless variety
+    (``length`` as large as you like); items are dicts like the VOC loaders' (image, mask, name).
+    """
+
+    def __init__(self, config: SynthConfig = SynthConfig(), split: str = "train", length: int | None = None,
+                 transforms=None) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        self.config, self.split, self.transforms = config, split, transforms
+        self.length = length if length is not None else getattr(config, f"num_{split}")
+        self.class_names = config.class_names
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        image, mask = render(self.config, self.split, index)
+        sample = dict(image=tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),  # (3, H, W) uint8
+                      mask=tv_tensors.Mask(torch.from_numpy(mask)),  # (H, W) uint8
+                      name=f"{self.split}_{index:06d}")
+        return self.transforms(sample) if self.transforms is not None else sample
+
+
+def write_synthetic(root: str | Path = "data/synthetic", config: SynthConfig = SynthConfig(),
+                    progress: bool = False) -> Path:
+    """Write the set in VOC layout under ``root``; returns ``root``.
+
+    Layout: JPEGImages/<name>.jpg, SegmentationClass/<name>.png (VOC palette PNG of class ids),
+    ImageSets/Segmentation/{train,val}.txt, and synthetic.json (the config, class names, local ceiling).
+    Same config → byte-identical files.
+    """
+    root = Path(root)
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    masks: list[np.ndarray] = []
+    for split in SPLITS:
+        names = []
+        count = getattr(config, f"num_{split}")
+        indices = range(count)
+        if progress:
+            from tqdm import tqdm
+
+            indices = tqdm(indices, desc=f"synthetic {split}", unit="img")
+        for index in indices:
+            image, mask = render(config, split, index)
+            name = f"{split}_{index:06d}"
+            Image.fromarray(image).save(root / "JPEGImages" / f"{name}.jpg", quality=95, subsampling=0)
+            save_mask(mask, root / "SegmentationClass" / f"{name}.png")
+            names.append(name)
+            if split == "val":
+                masks.append(mask)
+        (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(names) + "\n")
+    meta = dict(config=asdict(config), class_names=list(config.class_names),
+                baseline_radius=BASELINE_RADIUS, val_local_ceiling=local_ceiling(masks, config.num_classes))
+    (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return root
+
+
+def local_ceiling(masks: list[np.ndarray], num_classes: int) -> float:
+    """Best expected mIoU (over K+1 classes) of any predictor blind to the object class, on these masks.
+
+    Such a predictor may label background perfectly, but on object pixels its decision cannot depend on the
+    class, so over the set it predicts class j on a fraction q_j of the object pixels of *every* class.
+    With n_j object pixels of class j and S = Σ n_j: IoU_j = n_j q_j / (n_j + (S − n_j) q_j), concave in
+    q_j; maximising Σ IoU_j subject to Σ q_j = 1 (Lagrange) gives q_j ∝ n_j / (S − n_j). Predicting
+    background on object pixels only lowers both IoUs, so q_0 = 0. For balanced classes this is
+    (1 + K / (2K − 1)) / (K + 1): 0.314 for K = 4.
+    """
+    counts = np.bincount(np.concatenate([m.ravel() for m in masks]), minlength=num_classes + 1)
+    n = counts[1:num_classes + 1].astype(np.float64)  # object pixels per class
+    present = n > 0
+    total = n.sum()
+    if num_classes == 1 or present.sum() <= 1:
+        return 1.0
+    n = n[present]
+    q = (n / (total - n)) / (n / (total - n)).sum()
+    iou = n * q / (n + (total - n) * q)
+    return float((1.0 + iou.sum()) / (1 + present.sum()))
+
+
+def describe(root: str | Path) -> str:
+    """One paragraph about the synthetic set written at ``root`` (from its ``synthetic.json``)."""
+    meta = json.loads((Path(root) / "synthetic.json").read_text())
+    config = meta["config"]
+    return (f"synthetic long-range set at {root}: {config['num_train']} train + {config['num_val']} val images, "
+            f"{config['size']}×{config['size']} px, {config['num_classes']} object classes "
+            f"({', '.join(meta['class_names'][1:])}) + background, seed {config['seed']}\n"
+            f"  cue ≥ {config['cue_distance']} px from every object pixel; the local FCN baseline sees "
+            f"{meta['baseline_radius']} px\n"
+            f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}")
