@@ -46,7 +46,83 @@ def _run_bench_blocks(args: argparse.Namespace) -> int:
     return bench.main_blocks(args)
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench]
+_SYNTH_KNOBS = {
+    "size": "image height = width, px", "num_classes": "object classes K (cue colours, at most 6)",
+    "min_objects": "fewest objects per image", "max_objects": "most objects per image",
+    "object_min": "smallest object side, px", "object_max": "largest object side, px",
+    "cue_size": "cue square side, px", "cue_distance": "min Chebyshev distance cue ↔ object pixels, px",
+    "num_train": "training images", "num_val": "validation images", "seed": "random seed",
+}
+
+
+def _add_data(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="datasets: download VOC/SBD, check a folder, write the synthetic set")
+    actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
+
+    download = actions.add_parser("download", help="download + extract Pascal VOC 2012 or SBD (resumable, MD5-checked)")
+    download.add_argument("dataset", choices=["voc", "sbd"])
+    download.add_argument("--root", default="data", help="data root (default: data)")
+    download.add_argument("--remove-archive", action="store_true", help="delete the archive after extracting")
+    download.set_defaults(func=_run_data_download)
+
+    check = actions.add_parser("check", help="validate a VOC-layout dataset folder; exit 1 if broken")
+    check.add_argument("path", help="VOC-layout folder, or a data root holding VOCdevkit/VOC2012")
+    check.set_defaults(func=_run_data_check)
+
+    synth = actions.add_parser("synth", help="write the synthetic long-range set in VOC layout")
+    synth.add_argument("--root", default="data/synthetic", help="output folder (default: data/synthetic)")
+    for knob, meaning in _SYNTH_KNOBS.items():  # defaults: annkit.data.SynthConfig
+        synth.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None, help=meaning)
+    synth.set_defaults(func=_run_data_synth)
+
+    bench = actions.add_parser("bench", help="loading + augmentation images/s of one DataLoader worker")
+    bench.add_argument("--root", default=None, help="data root with VOC 2012 (default: synthetic stand-ins)")
+    bench.add_argument("--crop", type=int, default=512)
+    bench.add_argument("--images", type=int, default=100)
+    bench.set_defaults(func=_run_data_bench)
+
+
+def _run_data_download(args: argparse.Namespace) -> int:
+    from annkit.data.download import download
+    from annkit.data.errors import DownloadError
+
+    try:
+        print(f"{args.dataset} ready at {download(args.dataset, args.root, keep_archive=not args.remove_archive)}")
+    except DownloadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_data_check(args: argparse.Namespace) -> int:
+    from annkit.data.check import check_dataset
+    from annkit.data.errors import DatasetNotFoundError
+
+    try:
+        report = check_dataset(args.path)
+    except DatasetNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _run_data_synth(args: argparse.Namespace) -> int:
+    from annkit.data.synthetic import SynthConfig, describe, write_synthetic
+
+    config = SynthConfig(**{knob: getattr(args, knob) for knob in _SYNTH_KNOBS if getattr(args, knob) is not None})
+    print(describe(write_synthetic(args.root, config, progress=True)))
+    return 0
+
+
+def _run_data_bench(args: argparse.Namespace) -> int:
+    from annkit.data.throughput import bench
+
+    print(bench(args.root, args.crop, args.images))
+    return 0
+
+
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_data]
 
 
 def build_parser() -> argparse.ArgumentParser:
