@@ -32,18 +32,79 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     blocks.add_argument("--batch", type=int, default=1)
     blocks.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     blocks.add_argument("--device", default="cpu")
-    blocks.add_argument("--mode", choices=["forward", "backward", "both"], default="both",
-                        help="forward = inference (no grad); backward = forward+backward in train mode")
+    blocks.add_argument("--mode", choices=["suite", "forward", "backward", "both"], default="suite",
+                        help="forward = inference (no grad); backward = forward+backward in train mode; "
+                        "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)")
+    blocks.add_argument("--max-map-gib", type=float, default=8.0,
+                        help="skip explicit non-local cases whose N×N map exceeds this (GiB)")
     blocks.add_argument("--min-run-time", type=float, default=None,
                         help="seconds of timing per case (torch.utils.benchmark blocked_autorange)")
     blocks.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
     blocks.set_defaults(func=_run_bench_blocks)
 
+    model = kinds.add_parser(
+        "model",
+        help="whole model: images/s, peak memory, FLOPs, fraction of GEMM throughput",
+        description="Time a whole Segmentor (inference or a training step), count its FLOPs "
+        "(torch.utils.flop_counter, 2 per multiply-add) and compare its FLOP/s with a GEMM timed in the same run.",
+    )
+    model.add_argument("--preset", default="mmseg_ann_r50_d8_voc12aug", help="model preset (annkit/configs)")
+    model.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
+    model.add_argument("--batch", type=int, default=1)
+    model.add_argument("--mode", choices=["inference", "train"], default="inference")
+    model.add_argument("--device", default="cpu")
+    model.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                       help="autocast dtype (float32 = no autocast); the GEMM uses the same dtype")
+    model.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    model.add_argument("--compile", action="store_true", help="torch.compile the model")
+    model.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm separate at inference")
+    model.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    model.add_argument("--repeats", type=int, default=5, help="timed steps (median reported)")
+    model.add_argument("--warmup", type=int, default=2)
+    model.add_argument("--gemm-size", type=int, default=None, help="square GEMM size (default 2048 CPU, 8192 CUDA)")
+    model.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON here")
+    model.set_defaults(func=_run_bench_model)
+
+
+def _run_bench_model(args: argparse.Namespace) -> int:
+    from annkit.bench.model import main
+
+    return main(args)
+
 
 def _run_bench_blocks(args: argparse.Namespace) -> int:
-    from annkit import bench
+    from annkit.bench import blocks
 
-    return bench.main_blocks(args)
+    return blocks.main(args)
+
+
+def _add_convert(subparsers: argparse._SubParsersAction) -> None:
+    convert = subparsers.add_parser("convert", help="convert checkpoints from other implementations")
+    sources = convert.add_subparsers(dest="convert_source", required=True, metavar="SOURCE")
+    mmseg = sources.add_parser(
+        "mmseg",
+        help="mmsegmentation ANN/FCN/PSP ResNetV1c checkpoint -> annkit model file",
+        description="Map an mmsegmentation checkpoint's keys onto annkit's model, load it strictly and save "
+        "{config, state_dict} (load with annkit.models.load). The architecture is read from the weights "
+        "unless --preset names it.",
+    )
+    mmseg.add_argument("checkpoint", metavar="CKPT", help="mmsegmentation .pth file")
+    mmseg.add_argument("output", metavar="OUT", help="annkit model file to write")
+    mmseg.add_argument("--preset", default=None,
+                       help="annkit preset the weights must fit, e.g. mmseg_ann_r50_d8_voc12aug")
+    mmseg.add_argument("--align-corners", action="store_true",
+                       help="resize logits with align_corners=True (mmsegmentation's 769x769 Cityscapes models)")
+    mmseg.set_defaults(func=_run_convert_mmseg)
+
+
+def _run_convert_mmseg(args: argparse.Namespace) -> int:
+    from annkit.models.pretrained import convert_mmseg_checkpoint
+
+    model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
+                                     align_corners=args.align_corners)
+    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+          f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
+    return 0
 
 
 _SYNTH_KNOBS = {
@@ -122,7 +183,7 @@ def _run_data_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_data]
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_convert, _add_data]
 
 
 def build_parser() -> argparse.ArgumentParser:
