@@ -93,6 +93,7 @@ def check_dataset(path: str | Path) -> CheckReport:
         if mask_name.endswith(".png") and mask_name[:-4] not in images:
             report.problems.append(f"mask {mask_dir / mask_name} has no image; expected {image_dir / (mask_name[:-4] + '.jpg')}")
     _check_samples(report, SegmentationDataset(list(pairs.values()), report.class_names))
+    report.problems = list(dict.fromkeys(report.problems))  # a name in two splits is reported once
     return report
 
 

@@ -5,7 +5,7 @@ resizing, crop, flip, ``fill`` of 255 where padding adds pixels) and photometric
 it alone, so the whole sample dict goes through one pipeline and stays aligned.
 
 The VOC training recipe follows mmsegmentation's (used for ANN's VOC12aug results): random rescale with
-ratio 0.5–2.0 of a 512×2048 scale (short side ≈ 512·ratio), random 512×512 crop padded with the mean colour
+ratio 0.5–2.0 of the scale 2048×512 (W×H; short side of a VOC image ≈ 512·ratio), random 512×512 crop padded with the mean colour
 (image) and 255 (mask), horizontal flip, photometric distortion, ImageNet normalisation. Validation only
 converts and normalises. For the synthetic set, train with ``train_transforms(crop_size=None,
 scale_range=None, photometric=False)``: rescaling would change the cue distance in pixels, cropping could
@@ -29,11 +29,12 @@ def _to_float_and_normalize(mean, std) -> list[v2.Transform]:
 
 
 def train_transforms(crop_size: int | None = 512, scale_range: tuple[float, float] | None = (0.5, 2.0),
-                     scale_target: tuple[int, int] = (512, 2048), flip: bool = True, photometric: bool = True,
+                     scale_target: tuple[int, int] = (2048, 512), flip: bool = True, photometric: bool = True,
                      mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> v2.Compose:
     """Random training augmentation of a sample dict; ``None``/``False`` switches a step off.
 
-    Steps: rescale by r ~ U(scale_range) to fit ``r · scale_target`` (H, W) keeping the aspect ratio;
+    Steps: rescale keeping the aspect ratio to fit ``r · scale_target`` (W, H; as mmseg's ``img_scale``),
+    r ~ U(scale_range);
     random ``crop_size`` square crop, padded first if smaller (mean colour / 255); horizontal flip with
     p = 0.5; colour jitter with p = 0.5 (brightness ±12.5 %, contrast and saturation ×0.5–1.5, hue ±0.05);
     uint8 → float, ImageNet normalisation. Output: image (3, crop, crop) float32, mask (crop, crop) int64.

@@ -1,0 +1,119 @@
+"""The synthetic long-range set: deterministic bytes, the cue stays out of the local baseline's reach, and
+no local predictor beats the stated ceiling (while the same predictor does when the cue is near)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from annkit.cli import main
+from annkit.data import SynthConfig, SyntheticLongRange, local_ceiling, segmentation_folder, write_synthetic
+from annkit.data.synthetic import BASELINE_RADIUS, CUE_COLORS, render
+
+SMALL = SynthConfig(num_train=12, num_val=6, seed=7)
+
+
+def digests(root: Path) -> dict[str, str]:
+    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_same_seed_same_bytes(tmp_path: Path) -> None:
+    first, second = digests(write_synthetic(tmp_path / "a", SMALL)), digests(write_synthetic(tmp_path / "b", SMALL))
+    assert first == second and len(first) == 2 * 18 + 3
+    other = digests(write_synthetic(tmp_path / "c", SynthConfig(num_train=12, num_val=6, seed=8)))
+    assert other["JPEGImages/train_000000.jpg"] != first["JPEGImages/train_000000.jpg"]
+
+
+def test_written_set_loads_in_voc_layout(tmp_path: Path) -> None:
+    root = write_synthetic(tmp_path, SMALL)
+    train = segmentation_folder(root, "train")
+    assert len(train) == 12 and train.class_names == ("background", "red", "green", "yellow", "blue")
+    sample = train[0]
+    assert sample["image"].shape == (3, 128, 128) and sample["name"] == "train_000000"
+    assert torch.equal(sample["mask"], SyntheticLongRange(SMALL, "train")[0]["mask"])  # on-the-fly = on disk
+
+
+def cue_cells(image: np.ndarray) -> np.ndarray:
+    """The cue's light checker cells, found in the image itself by their saturation: (H, W) bool.
+    (Its dark cells extend the cue by < 3 px; background and objects are never this saturated.)"""
+    rgb = image.astype(np.int16)
+    return (rgb.max(-1) - rgb.min(-1)) > 100
+
+
+@pytest.mark.parametrize("config", [SynthConfig(), SynthConfig(size=96, cue_size=16, object_max=28, num_classes=6)])
+def test_cue_is_beyond_the_baseline_reach_of_every_object_pixel(config: SynthConfig) -> None:
+    for index in range(40):
+        image, mask = render(config, "val", index)
+        labels = set(np.unique(mask)) - {0}
+        assert len(labels) == 1  # one class per image …
+        cue = cue_cells(image)
+        assert np.abs(image[cue].mean(0) - CUE_COLORS[labels.pop() - 1]).max() < 1  # … named by the cue's colour
+        slack = 3  # dark cells at the cue's edge
+        reach = ndimage.maximum_filter(cue, size=2 * (config.cue_distance - slack) - 1)  # distance < 45 px
+        assert not (reach & (mask > 0)).any()
+        assert config.cue_distance - slack > BASELINE_RADIUS
+
+
+def oracle_local_predictions(config: SynthConfig, count: int, radius: int = BASELINE_RADIUS) -> list[tuple]:
+    """The best local predictor we can build: it knows the true background (perfect), and for an object
+    pixel it reads the class off the cue's colour whenever any cue pixel lies within ``radius``; otherwise
+    it must guess, and guesses uniformly at random (the optimum for balanced classes)."""
+    rng = np.random.default_rng(0)
+    colours = np.array(CUE_COLORS[:config.num_classes], dtype=np.float64)
+    pairs = []
+    for index in range(count):
+        image, mask = render(config, "val", index)
+        cue = cue_cells(image)
+        seen = ndimage.maximum_filter(cue, size=2 * (radius + 3) + 1)  # generous: the cue's dark edge too
+        cue_class = 1 + np.argmin(np.abs(colours - image[cue].mean(0)).sum(1))
+        guess = rng.integers(1, config.num_classes + 1, mask.shape)
+        prediction = np.where(mask == 0, 0, np.where(seen, cue_class, guess))
+        pairs.append((prediction, mask))
+    return pairs
+
+
+def miou(pairs: list[tuple], num_classes: int) -> float:
+    k = num_classes + 1
+    confusion = sum(np.bincount(gt.ravel().astype(int) * k + pred.ravel(), minlength=k * k) for pred, gt in pairs)
+    confusion = confusion.reshape(k, k).astype(np.float64)
+    iou = np.diag(confusion) / (confusion.sum(0) + confusion.sum(1) - np.diag(confusion))
+    return float(np.nanmean(iou))
+
+
+def test_local_oracle_stays_at_the_ceiling_and_beats_it_when_the_cue_is_near() -> None:
+    config = SynthConfig(num_val=300)
+    pairs = oracle_local_predictions(config, 300)
+    ceiling = local_ceiling([gt for _, gt in pairs], config.num_classes)
+    assert abs(ceiling - (1 + 4 / 7) / 5) < 0.005  # balanced classes: (1 + K/(2K−1)) / (K+1)
+    assert ceiling - 0.03 < miou(pairs, config.num_classes) <= ceiling + 0.01
+    near = SynthConfig(cue_distance=4)  # positive control: the same oracle, cue within reach
+    near_pairs = oracle_local_predictions(near, 300)
+    assert miou(near_pairs, 4) > local_ceiling([gt for _, gt in near_pairs], 4) + 0.1
+
+
+def test_ceiling_formula_properties() -> None:
+    mask = np.zeros((4, 8), dtype=np.uint8)
+    mask[0, :4], mask[1, :4], mask[2, :4] = 1, 2, 3
+    assert local_ceiling([mask], 3) == pytest.approx((1 + 3 / 5) / 4)
+    assert local_ceiling([mask], 1) == 1.0
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="num_classes must be in 1..6"):
+        SynthConfig(num_classes=7)
+    with pytest.raises(ValueError, match="size 64 too small"):
+        SynthConfig(size=64)
+
+
+def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "synth", "--root", str(tmp_path), "--num-train", "8", "--num-val", "4", "--seed", "1"]) == 0
+    assert "local ceiling" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "split train: 8 samples" in out and "OK" in out
