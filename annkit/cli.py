@@ -36,7 +36,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                         help="forward = inference (no grad); backward = forward+backward in train mode; "
                         "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)")
     blocks.add_argument("--max-map-gib", type=float, default=8.0,
-                        help="skip explicit non-local cases whose N×N map exceeds this (GiB)")
+                        help="skip explicit non-local cases whose N×N maps would need more than this (GiB)")
     blocks.add_argument("--min-run-time", type=float, default=None,
                         help="seconds of timing per case (torch.utils.benchmark blocked_autorange)")
     blocks.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")

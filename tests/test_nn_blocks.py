@@ -98,7 +98,7 @@ def test_context_equals_reference_context():
     torch.manual_seed(4)
     block = small_apnb().eval()
     x = torch.randn(2, 12, 20, 30)
-    reference = block._reference_context(block.query_key(x), block.query_key(x), block.value(x))
+    reference = block.context(x, reference=True)
     assert (block.context(x) - reference).abs().max() <= TOL
 
 
@@ -173,12 +173,16 @@ def test_zero_initialised_out_means_no_context_at_start():
 
 
 def test_attend_sdpa_equals_explicit_softmax():
-    q, k, v = torch.randn(2, 50, 8), torch.randn(2, 11, 8), torch.randn(2, 11, 5)
-    fused, none = attend(q, k, v)
+    q, k, v = torch.randn(2, 8, 50), torch.randn(2, 8, 11), torch.randn(2, 8, 11)  # (B, d, N), (B, d, S), (B, c, S)
+    fused, none = attend(q, k, v)  # c = d: the fused SDPA kernel
     explicit, weights = attend(q, k, v, need_weights=True)
-    assert none is None and weights.shape == (2, 50, 11)
+    assert none is None and weights.shape == (2, 50, 11) and fused.shape == (2, 8, 50)
     assert torch.allclose(weights.sum(-1), torch.ones(2, 50))
     assert torch.allclose(fused, explicit, atol=1e-6)
+    by_hand = torch.einsum("bns,bcs->bcn", torch.softmax(torch.einsum("bdn,bds->bns", q, k) / 8**0.5, -1), v)
+    assert torch.allclose(explicit, by_hand, atol=1e-6)
+    onto = torch.randn(2, 8, 50)
+    assert torch.allclose(attend(q, k, v, onto=onto)[0], onto + by_hand, atol=1e-6)
 
 
 def test_options_follow_the_implementations():

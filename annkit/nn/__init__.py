@@ -5,7 +5,7 @@ Teaching line made literal: ``APNB(c, sampler=IdentitySampler())`` is a non-loca
 """
 
 from annkit.nn.asymmetric import AFNB, APNB
-from annkit.nn.attention import AttentionBlock, as_map, as_rows, attend, attention_weights
+from annkit.nn.attention import AttentionBlock, attend, attention_weights, project
 from annkit.nn.layers import ConvNormAct
 from annkit.nn.nonlocal_block import PAIRWISE, NonLocal2d
 from annkit.nn.recording import RecordedAttention, record_attention
@@ -15,6 +15,6 @@ from annkit.nn.samplers import (AnchorGeometry, GridSampler, IdentitySampler, Py
 __all__ = [
     "AFNB", "APNB", "AttentionBlock", "ConvNormAct", "NonLocal2d", "PAIRWISE", "RecordedAttention",
     "AnchorGeometry", "GridSampler", "IdentitySampler", "PyramidSampler", "Sampler",
-    "adaptive_bins", "anchor_count", "as_map", "as_rows", "attend", "attention_weights", "cost_ratio",
+    "adaptive_bins", "anchor_count", "attend", "attention_weights", "cost_ratio", "project",
     "record_attention",
 ]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from annkit.nn.attention import AttentionBlock, as_map, as_rows, attention_weights, project_rows
+from annkit.nn.attention import AttentionBlock, project
 from annkit.nn.layers import ConvNormAct, check_feature_map, make_dropout
 from annkit.nn.samplers import PyramidSampler, Sampler
 
@@ -74,26 +74,26 @@ class _AnchoredBlock(AttentionBlock):
         return self.key_channels ** -0.5
 
     def _anchor_values(self, source: Tensor) -> Tensor:
-        """Values on the anchors (B, S, c_v): W·P(x) + b (identity 1) when sampling is linear, else P(W·x + b)."""
+        """Values on the anchors (B, c_v, S): W·P(x) + b (identity 1) when sampling is linear, else P(W·x + b)."""
         if self.sampler.linear:
-            return project_rows(as_rows(self.sampler(source)), self.value.weight, self.value.bias)
-        return as_rows(self.sampler(self.value(source)))
+            return project(self.sampler(source), self.value.weight, self.value.bias)
+        return self.sampler(self.value(source))
 
     def _aggregate(self, query: Tensor, key: Tensor, value: Tensor, maps: list[Linear],
-                   query_size: tuple[int, int], key_size: tuple[int, int]) -> Tensor:
-        """Attend, then apply ``maps`` in order; each goes onto the anchors while that is cheaper (identity 2).
-
-        query (B, N, d), key (B, S, d), value (B, S, c) → (B, N, c_last).
-        """
-        n, s = query.shape[1], key.shape[1]
+                   query_size: tuple[int, int], key_size: tuple[int, int], onto: Tensor | None = None) -> Tensor:
+        """Attend, then apply ``maps`` in order — each on the anchors while that is cheaper (identity 2) —
+        and add ``onto``: query (B, d, N), key (B, d, S), value (B, c, S), onto (B, c_last, N) → (B, c_last, N)."""
+        n, s = query.shape[-1], key.shape[-1]
         on_anchors = 0
-        while on_anchors < len(maps) and _anchors_first(n, s, value.shape[-1], maps[on_anchors][0].shape[0]):
-            value = project_rows(value, *maps[on_anchors])  # (B, S, c')
+        while on_anchors < len(maps) and _anchors_first(n, s, value.shape[1], maps[on_anchors][0].shape[0]):
+            value = project(value, *maps[on_anchors])  # (B, c', S)
             on_anchors += 1
-        context = self._attend(query, key, value, self.scale, query_size, key_size)  # (B, N, c')
+        if on_anchors == len(maps):  # everything folded: one GEMM aggregates and adds
+            return self._attend(query, key, value, self.scale, query_size, key_size, onto=onto)
+        context = self._attend(query, key, value, self.scale, query_size, key_size)  # (B, c', N)
         for weight, bias in maps[on_anchors:]:
-            context = project_rows(context, weight, bias)
-        return context
+            context = project(context, weight, bias)
+        return context if onto is None else onto + context
 
     def _fused(self, query: Tensor, key: Tensor, value: Tensor, skip: Tensor, key_size: tuple[int, int]) -> Tensor:
         """fuse([out(context); skip]) with the context half of the fusion conv folded into the aggregation."""
@@ -101,22 +101,22 @@ class _AnchoredBlock(AttentionBlock):
         conv = self.fuse.conv
         w_context, w_skip = conv.weight.split([self.context_channels, skip.shape[1]], dim=1)
         maps = [(self.out.weight, self.out.bias), (w_context, None)]
-        context = self._aggregate(query, key, value, maps, (h, w), key_size)  # (B, N, C_out)
-        fused = F.conv2d(skip, w_skip, conv.bias) + as_map(context, h, w)  # W₁·ctx + W₂·skip: (B, C_out, H, W)
-        return self.dropout(self.fuse.act(self.fuse.norm(fused)))
+        local = F.conv2d(skip, w_skip, conv.bias).flatten(2)  # W₂·skip: (B, C_out, N)
+        fused = self._aggregate(query, key, value, maps, (h, w), key_size, onto=local)  # + W₁·ctx
+        return self.dropout(self.fuse.act(self.fuse.norm(fused.unflatten(2, (h, w)))))  # (B, C_out, H, W)
 
     def _context(self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int],
                  key_size: tuple[int, int]) -> Tensor:
         context = self._aggregate(query, key, value, [(self.out.weight, self.out.bias)], size, key_size)
-        return as_map(context, *size).contiguous()  # (B, C_ctx, H, W)
+        return context.unflatten(2, size)  # (B, C_ctx, H, W)
 
     def _reference_context(self, query_map: Tensor, key_map: Tensor, value_map: Tensor) -> Tensor:
         """mmseg's _SelfAttentionBlock: full-resolution maps in, out-projected context (B, C_ctx, H, W) out."""
         b, _, h, w = query_map.shape
         query = query_map.reshape(b, self.key_channels, -1).permute(0, 2, 1)  # (B, N, d)
-        key = self.sampler(key_map)  # (B, d, S)
-        value = self.sampler(value_map).permute(0, 2, 1)  # (B, S, c_v)
-        sim = attention_weights(query, key.permute(0, 2, 1), self.scale)  # (B, N, S)
+        key = self.sampler.reference(key_map)  # (B, d, S)
+        value = self.sampler.reference(value_map).permute(0, 2, 1)  # (B, S, c_v)
+        sim = torch.softmax(torch.matmul(query, key) * self.scale, dim=-1)  # (B, N, S)
         self._emit(sim, (h, w), tuple(key_map.shape[-2:]))
         context = torch.matmul(sim, value).permute(0, 2, 1).reshape(b, -1, h, w)  # (B, c_v, H, W)
         return self.out(context)  # (B, C_ctx, H, W)
@@ -142,25 +142,28 @@ class APNB(_AnchoredBlock):
     def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
         check_feature_map(x, self.in_channels, "APNB")
         shared = self.query_key(x)  # (B, d, H, W): the shared query/key projection, computed once (identity 3)
-        key = as_rows(self.sampler(shared))  # (B, S, d)
-        return as_rows(shared), key, self._anchor_values(x), tuple(x.shape[-2:])
+        return shared.flatten(2), self.sampler(shared), self._anchor_values(x), tuple(x.shape[-2:])
 
     def forward(self, x: Tensor) -> Tensor:
         """The fused APNB output (B, out_channels, H, W), computed with the exact fast path."""
         query, key, value, size = self._inputs(x)
         return self._fused(query, key, value, x, size)
 
-    def context(self, x: Tensor) -> Tensor:
-        """The non-local context W_o·Σ a v before fusion (B, in_channels, H, W) — the official benchmark block."""
+    def context(self, x: Tensor, reference: bool = False) -> Tensor:
+        """The non-local context W_o·Σ a v before fusion (B, in_channels, H, W) — the official benchmark block.
+
+        ``reference=True`` computes it the straightforward way (shared projection run twice, as mmseg does).
+        """
+        if reference:
+            check_feature_map(x, self.in_channels, "APNB")
+            return self._reference_context(self.query_key(x), self.query_key(x), self.value(x))
         query, key, value, size = self._inputs(x)
         return self._context(query, key, value, size, size)
 
     def reference(self, x: Tensor) -> Tensor:
         """The same block written the straightforward way (mmsegmentation's formulation), for tests and teaching."""
-        check_feature_map(x, self.in_channels, "APNB")
         # mmseg saves one module as both key_project and query_project, and runs it twice
-        context = self._reference_context(self.query_key(x), self.query_key(x), self.value(x))
-        return self.dropout(self.fuse(torch.cat([context, x], dim=1)))
+        return self.dropout(self.fuse(torch.cat([self.context(x, reference=True), x], dim=1)))
 
 
 class AFNB(_AnchoredBlock):
@@ -191,8 +194,8 @@ class AFNB(_AnchoredBlock):
 
     def _inputs(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
         self._check(low, high)
-        query = as_rows(self.query(high))  # (B, N, d)
-        key = as_rows(self.sampler(self.key(low)))  # (B, S, d)
+        query = self.query(high).flatten(2)  # (B, d, N)
+        key = self.sampler(self.key(low))  # (B, d, S)
         return query, key, self._anchor_values(low), tuple(low.shape[-2:])
 
     def forward(self, low: Tensor, high: Tensor) -> Tensor:
@@ -200,13 +203,14 @@ class AFNB(_AnchoredBlock):
         query, key, value, key_size = self._inputs(low, high)
         return self._fused(query, key, value, high, key_size)
 
-    def context(self, low: Tensor, high: Tensor) -> Tensor:
-        """The context W_o·Σ a v before fusion: (B, out_channels, H, W)."""
+    def context(self, low: Tensor, high: Tensor, reference: bool = False) -> Tensor:
+        """The context W_o·Σ a v before fusion: (B, out_channels, H, W); ``reference`` as in ``APNB.context``."""
+        if reference:
+            self._check(low, high)
+            return self._reference_context(self.query(high), self.key(low), self.value(low))
         query, key, value, key_size = self._inputs(low, high)
         return self._context(query, key, value, tuple(high.shape[-2:]), key_size)
 
     def reference(self, low: Tensor, high: Tensor) -> Tensor:
         """The straightforward formulation (mmsegmentation's), for tests and teaching."""
-        self._check(low, high)
-        context = self._reference_context(self.query(high), self.key(low), self.value(low))
-        return self.dropout(self.fuse(torch.cat([context, high], dim=1)))
+        return self.dropout(self.fuse(torch.cat([self.context(low, high, reference=True), high], dim=1)))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from annkit.nn.attention import AttentionBlock, as_map, as_rows, attention_weights
+from annkit.nn.attention import AttentionBlock, attention_weights
 from annkit.nn.layers import check_feature_map
 from annkit.nn.samplers import GridSampler, IdentitySampler
 
@@ -64,9 +64,9 @@ class NonLocal2d(AttentionBlock):
         return f"pairwise={self.pairwise!r}, residual={self.residual}, scale={self.use_scale}"
 
     def _embeddings(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """query (B, N, d), key anchors (B, S, d), value anchors (B, S, inter)."""
+        """query (B, d, N), key anchors (B, d, S), value anchors (B, inter, S)."""
         query_map, key_map = (x, x) if self.pairwise == "gaussian" else (self.theta(x), self.phi(x))
-        return as_rows(query_map), as_rows(self.sampler(key_map)), as_rows(self.sampler(self.g(x)))
+        return query_map.flatten(2), self.sampler(key_map), self.sampler(self.g(x))
 
     def _scale(self, d: int) -> float:
         return d ** -0.5 if self.use_scale else 1.0
@@ -74,16 +74,16 @@ class NonLocal2d(AttentionBlock):
     def _weights(self, query: Tensor, key: Tensor) -> Tensor:
         """f(x_i, x_j) / C(x) as an explicit (B, N, S) map, for every pairwise kind."""
         if self.pairwise in ("embedded_gaussian", "gaussian"):
-            return attention_weights(query, key, self._scale(query.shape[-1]))
+            return attention_weights(query, key, self._scale(query.shape[1]))
         if self.pairwise == "dot_product":
-            return torch.bmm(query, key.transpose(1, 2)) / key.shape[1]
-        w_query, w_key = self.concat_project.weight.flatten(1).split(self.inter_channels, dim=1)
+            return torch.bmm(query.transpose(1, 2), key) / key.shape[-1]
+        w_query, w_key = self.concat_project.weight.flatten(1).split(self.inter_channels, dim=1)  # (1, d) each
         # w_fᵀ[θ_i; φ_j] = w_θᵀθ_i + w_φᵀφ_j: a (B, N, 1) + (B, 1, S) sum, never a (B, N, S, 2d) tensor
-        logits = query @ w_query.t() + (key @ w_key.t()).transpose(1, 2)
-        return torch.relu(logits) / key.shape[1]
+        logits = (w_query @ query).transpose(1, 2) + w_key @ key
+        return torch.relu(logits) / key.shape[-1]
 
     def _output(self, x: Tensor, context: Tensor) -> Tensor:
-        y = self.out_norm(self.out(as_map(context, *x.shape[-2:]).contiguous()))  # (B, C, H, W)
+        y = self.out_norm(self.out(context.unflatten(2, x.shape[-2:])))  # (B, inter, N) → (B, C, H, W)
         return y + x if self.residual else y
 
     def forward(self, x: Tensor) -> Tensor:
@@ -92,11 +92,11 @@ class NonLocal2d(AttentionBlock):
         query, key, value = self._embeddings(x)
         size = tuple(x.shape[-2:])  # anchors are sampled from the same map: key size = query size
         if self.pairwise in ("embedded_gaussian", "gaussian"):
-            context = self._attend(query, key, value, self._scale(query.shape[-1]), size, size)
+            context = self._attend(query, key, value, self._scale(query.shape[1]), size, size)
         else:
             weights = self._weights(query, key)  # (B, N, S)
             self._emit(weights, size, size)
-            context = torch.bmm(weights, value)
+            context = torch.bmm(value, weights.transpose(1, 2))  # (B, inter, N)
         return self._output(x, context)
 
     def reference(self, x: Tensor) -> Tensor:
@@ -105,4 +105,4 @@ class NonLocal2d(AttentionBlock):
         query, key, value = self._embeddings(x)
         weights = self._weights(query, key)  # (B, N, S)
         self._emit(weights, tuple(x.shape[-2:]), tuple(x.shape[-2:]))
-        return self._output(x, torch.bmm(weights, value))
+        return self._output(x, torch.bmm(value, weights.transpose(1, 2)))

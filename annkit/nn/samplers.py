@@ -67,6 +67,10 @@ class Sampler(nn.Module):
         """The level and pooled pixel rectangle of every anchor on an (h, w) map."""
         raise NotImplementedError
 
+    def reference(self, x: Tensor) -> Tensor:
+        """The anchors computed the textbook way (as mmseg does); equal to ``forward`` up to rounding."""
+        return self(x)
+
     def num_anchors(self, h: int, w: int) -> int:
         """S, the number of anchors sampled from an (h, w) map."""
         return len(self.geometry(h, w))
@@ -128,10 +132,24 @@ class PyramidSampler(Sampler):
     def extra_repr(self) -> str:
         return f"pool_sizes={self.pool_sizes}, mode={self.mode!r}, S={anchor_count(self.pool_sizes)}"
 
-    def forward(self, x: Tensor) -> Tensor:
+    def reference(self, x: Tensor) -> Tensor:
+        """One adaptive pooling per level, concatenated (mmseg's PPMConcat): (B, C, H, W) → (B, C, S)."""
         _check_map(x, "PyramidSampler")
         pool = F.adaptive_avg_pool2d if self.mode == "avg" else F.adaptive_max_pool2d
         return torch.cat([pool(x, n).flatten(2) for n in self.pool_sizes], dim=2)  # (B, C, S)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) → (B, C, S). Average pooling is separable — the mean over a rectangle is the mean over
+        its row bin of the means over its column bin — so every level comes from one pass over the map:
+        ``rows @ x @ colsᵀ`` gives all (row bin, column bin) pairs, and each level keeps its own n×n block."""
+        if self.mode == "max":
+            return self.reference(x)
+        _check_map(x, "PyramidSampler")
+        h, w = x.shape[-2:]
+        rows, cols, keep = _separable_factors(self.pool_sizes, h, w)
+        rows, cols = rows.to(x), cols.to(x)  # (Σn, H), (Σn, W)
+        pairs = rows @ (x @ cols.t())  # (B, C, H, Σn) → (B, C, Σn, Σn)
+        return pairs.flatten(2)[..., keep.to(x.device)]  # (B, C, S)
 
     def num_anchors(self, h: int, w: int) -> int:
         return anchor_count(self.pool_sizes)
@@ -146,6 +164,23 @@ class PyramidSampler(Sampler):
                     boxes.append((y0, x0, y1, x1))
         grids = tuple((n, n) for n in self.pool_sizes)
         return AnchorGeometry(torch.tensor(levels), torch.tensor(boxes), grids)
+
+
+@functools.lru_cache(maxsize=64)
+def _separable_factors(pool_sizes: tuple[int, ...], h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Row and column bin-averaging matrices of all levels stacked, (Σn, H) and (Σn, W), and the flat
+    indices into the (Σn × Σn) grid of (row bin, column bin) pairs that are the S anchors, level by level."""
+    def averaging(length: int) -> Tensor:
+        bins = [b for n in pool_sizes for b in adaptive_bins(length, n)]
+        matrix = torch.zeros(len(bins), length, dtype=torch.float64)  # cast to the input dtype on use
+        for i, (start, end) in enumerate(bins):
+            matrix[i, start:end] = 1.0 / (end - start)
+        return matrix
+    total, offset, keep = sum(pool_sizes), 0, []
+    for n in pool_sizes:
+        keep += [(offset + i) * total + offset + j for i in range(n) for j in range(n)]
+        offset += n
+    return averaging(h), averaging(w), torch.tensor(keep)
 
 
 class GridSampler(Sampler):
