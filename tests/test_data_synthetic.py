@@ -87,13 +87,13 @@ def miou(pairs: list[tuple], num_classes: int) -> float:
 
 
 def test_local_oracle_stays_at_the_ceiling_and_beats_it_when_the_cue_is_near() -> None:
-    config = SynthConfig(num_val=300)
-    pairs = oracle_local_predictions(config, 300)
+    config = SynthConfig(num_val=200)
+    pairs = oracle_local_predictions(config, 200)
     ceiling = local_ceiling([gt for _, gt in pairs], config.num_classes)
     assert abs(ceiling - (1 + 4 / 7) / 5) < 0.005  # balanced classes: (1 + K/(2K−1)) / (K+1)
     assert ceiling - 0.03 < miou(pairs, config.num_classes) <= ceiling + 0.01
     near = SynthConfig(cue_distance=4)  # positive control: the same oracle, cue within reach
-    near_pairs = oracle_local_predictions(near, 300)
+    near_pairs = oracle_local_predictions(near, 200)
     assert miou(near_pairs, 4) > local_ceiling([gt for _, gt in near_pairs], 4) + 0.1
 
 
