@@ -111,7 +111,7 @@ _SYNTH_KNOBS = {
     "size": "image height = width, px", "num_classes": "object classes K (cue colours, at most 6)",
     "min_objects": "fewest objects per image", "max_objects": "most objects per image",
     "object_min": "smallest object side, px", "object_max": "largest object side, px",
-    "cue_size": "cue square side, px", "cue_distance": "min Chebyshev distance cue ↔ object pixels, px",
+    "cue_size": "thickness of the cue band, px", "cue_distance": "min Chebyshev distance cue ↔ object pixels, px",
     "num_train": "training images", "num_val": "validation images", "seed": "random seed",
 }
 
@@ -171,7 +171,11 @@ def _run_data_check(args: argparse.Namespace) -> int:
 def _run_data_synth(args: argparse.Namespace) -> int:
     from annkit.data.synthetic import SynthConfig, describe, write_synthetic
 
-    config = SynthConfig(**{knob: getattr(args, knob) for knob in _SYNTH_KNOBS if getattr(args, knob) is not None})
+    try:
+        config = SynthConfig(**{knob: getattr(args, knob) for knob in _SYNTH_KNOBS if getattr(args, knob) is not None})
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(describe(write_synthetic(args.root, config, progress=True)))
     return 0
 

@@ -109,6 +109,7 @@ def test_config_is_validated() -> None:
         SynthConfig(num_classes=7)
     with pytest.raises(ValueError, match="size 64 too small"):
         SynthConfig(size=64)
+    assert main(["data", "synth", "--size", "64", "--root", "unused"]) == 2
 
 
 def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
