@@ -110,6 +110,8 @@ def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="size 64 too small"):
         SynthConfig(size=64)
     assert main(["data", "synth", "--size", "64", "--root", "unused"]) == 2
+    with pytest.raises(ValueError, match="20 objects of up to 34 px do not fit"):
+        render(SynthConfig(min_objects=20, max_objects=20), "train", 0)
 
 
 def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

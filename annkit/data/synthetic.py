@@ -138,7 +138,7 @@ def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.
     cue_y, cue_x, cue_h, cue_w = [(0, 0, config.cue_size, size), (far, 0, config.cue_size, size),
                                   (0, 0, size, config.cue_size), (0, far, size, config.cue_size)][side]
     starts = np.arange(size)
-    while True:  # rejection sampling: draw the objects again until they all fit
+    for _attempt in range(1000):  # rejection sampling: draw the objects again until they all fit
         boxes: list[tuple[int, int, int, int]] = []  # (y, x, height, width)
         for _ in range(int(rng.integers(config.min_objects, config.max_objects + 1))):
             height, width = (int(v) for v in rng.integers(config.object_min, config.object_max + 1, 2))
@@ -153,6 +153,9 @@ def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.
             boxes.append((int(y), int(x), height, width))
         else:
             break
+    else:
+        raise ValueError(f"{config}: {config.max_objects} objects of up to {config.object_max} px do not fit "
+                         f"≥ {config.cue_distance} px from the cue; use fewer or smaller objects or a larger size")
     image = _background(rng, size)  # (H, W, 3)
     mask = np.zeros((size, size), dtype=np.uint8)
     ys, xs = np.mgrid[0:size, 0:size]
