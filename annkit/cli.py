@@ -187,7 +187,55 @@ def _run_data_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_convert, _add_data]
+def _add_viz(subparsers: argparse._SubParsersAction) -> None:
+    viz = subparsers.add_parser("viz", help="attention maps: where does each pixel look?")
+    kinds = viz.add_subparsers(dest="viz_kind", required=True, metavar="KIND")
+    attention = kinds.add_parser(
+        "attention", help="one query pixel: where it looks, per block and pyramid level, as a PNG figure")
+    source = attention.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH", help="an annkit model file (train output or convert)")
+    source.add_argument("--pretrained", metavar="NAME", help="a trained model from annkit.models.CHECKPOINTS")
+    attention.add_argument("--image", required=True, metavar="IMG")
+    attention.add_argument("--point", nargs=2, type=float, required=True, metavar=("X", "Y"),
+                           help="the query pixel, in image pixels")
+    attention.add_argument("--out", required=True, metavar="FIG.png")
+    attention.add_argument("--block", default=None, help="block name (default: the last attention block)")
+    attention.add_argument("--level", type=int, default=None, help="one pyramid level (0 = 1×1); default all")
+    attention.add_argument("--normalize", choices=["overall", "level"], default="overall")
+    attention.add_argument("--overlay", action="store_true", help="show the prediction over the image")
+    attention.add_argument("--top-k", type=int, default=5)
+    attention.add_argument("--device", default="cpu")
+    attention.set_defaults(func=_run_viz_attention)
+
+
+def _run_viz_attention(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from annkit import models, viz
+
+    model = models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
+    image = viz.load_image(args.image)
+    height, width = image.shape[-2:]
+    x, y = args.point
+    if not (0 <= x < width and 0 <= y < height):
+        raise SystemExit(f"annkit viz attention: --point {x:g} {y:g} is outside the {width}×{height} image")
+    capture = viz.capture_attention(model, image, device=args.device)
+    if not capture.blocks:
+        raise SystemExit("annkit viz attention: the model has no attention block (APNB, AFNB or non-local)")
+    block = args.block or list(capture.blocks)[-1]
+    if block not in capture.blocks:
+        raise SystemExit(f"annkit viz attention: no block {block!r}; blocks: {', '.join(capture.blocks)}")
+    levels = len(capture.blocks[block].geometry.grids)
+    if args.level is not None and not 0 <= args.level < levels:
+        raise SystemExit(f"annkit viz attention: --level must be in 0..{levels - 1} for block {block!r}")
+    figure = viz.plot_query(capture, block, (x, y), args.level, args.normalize, args.overlay, args.top_k)
+    figure.savefig(args.out, dpi=120)
+    print(f"wrote {args.out} (block {block}, query pixel x={x:g}, y={y:g})")
+    return 0
+
+
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_viz, _add_convert, _add_data]
 
 
 def build_parser() -> argparse.ArgumentParser:
