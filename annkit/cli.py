@@ -37,6 +37,8 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
                         "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)")
     blocks.add_argument("--max-map-gib", type=float, default=8.0,
                         help="skip explicit non-local cases whose N×N maps would need more than this (GiB)")
+    blocks.add_argument("--max-gmac", type=float, default=1000.0,
+                        help="skip non-local cases whose attention needs more multiply-adds than this (×1e9)")
     blocks.add_argument("--min-run-time", type=float, default=None,
                         help="seconds of timing per case (torch.utils.benchmark blocked_autorange)")
     blocks.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")

@@ -43,7 +43,8 @@ class Case:
     module: nn.Module
     run: Callable[..., Tensor]
     inputs: tuple[Tensor, ...]
-    explicit_pairs: int = 0  # N·S of an explicit attention map, to skip cases that cannot fit
+    pairs: int = 0  # N·S query–anchor pairs of a non-local case (its attention costs pairs·(d + c) MACs)
+    explicit: bool = False  # whether it materialises the (N, S) map
 
 
 @dataclass
@@ -74,8 +75,9 @@ def mmseg_cases(h: int, w: int, batch: int, channels: int | None, key: int) -> l
     afnb = AFNB(low_c, high_c, high_c, key, key, dropout=0.0, key_bias=False, zero_init_out=False)
     n = h * w
     return [
-        Case("mmseg", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,), n * n),
-        Case("mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,)),
+        Case("mmseg", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,), n * n,
+             True),
+        Case("mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n),
         Case("mmseg", "APNB", "APNB reference", apnb, apnb.reference, (x,)),
         Case("mmseg", "APNB", "APNB annkit", apnb, apnb, (x,)),
         Case("mmseg", "AFNB", "AFNB reference", afnb, afnb.reference, (low, high)),
@@ -92,8 +94,8 @@ def official_cases(h: int, w: int, batch: int, channels: int | None, key: int) -
     n = h * w
     return [
         Case("official", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,),
-             n * n),
-        Case("official", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,)),
+             n * n, True),
+        Case("official", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n),
         Case("official", "APNB", "APNB reference", apnb, lambda t: apnb.context(t, reference=True), (x,)),
         Case("official", "APNB", "APNB annkit", apnb, apnb.context, (x,)),
     ]
@@ -117,20 +119,36 @@ def _call(case: Case, device: torch.device, dtype: torch.dtype, backward: bool) 
     return train_step
 
 
-def measure(case: Case, size: str, device: torch.device, dtype: torch.dtype, backward: bool,
-            min_run_time: float, reference: Tensor | None, max_map_bytes: float) -> tuple[Result, Tensor | None]:
-    """Profile (FLOPs, memory, kernels) and time one case; returns its result and its output (float32)."""
-    mode = "forward+backward" if backward else "forward"
+def _skip_reason(case: Case, dtype: torch.dtype, backward: bool, max_map_bytes: float, max_macs: float) -> str:
+    """Why a non-local case is not run (too much memory or compute for this machine), or ''."""
+    batch, key = case.inputs[0].shape[0], case.module.inter_channels if hasattr(case.module, "inter_channels") else 0
+    macs = case.pairs * batch * 2 * key * (3 if backward else 1)  # QKᵀ and AV, ×3 with the backward pass
     # explicit attention holds ~2 maps in inference (logits, softmax) and ~4 in a train step (+ their gradients)
-    map_bytes = case.explicit_pairs * case.inputs[0].shape[0] * torch.finfo(dtype).bits / 8 * (4 if backward else 2)
+    map_bytes = case.explicit * case.pairs * batch * torch.finfo(dtype).bits / 8 * (4 if backward else 2)
     if map_bytes > max_map_bytes:
-        note = f"skipped: its N×N maps would take ~{map_bytes / 2**30:.0f} GiB (raise --max-map-gib)"
+        return f"skipped: its N×N maps would take ~{map_bytes / 2**30:.0f} GiB (raise --max-map-gib)"
+    if macs > max_macs:
+        return f"skipped: its attention alone is ~{macs / 1e9:.0f} GMAC (raise --max-gmac)"
+    return ""
+
+
+def measure(case: Case, size: str, device: torch.device, dtype: torch.dtype, backward: bool,
+            min_run_time: float, reference: Tensor | None, max_map_bytes: float,
+            max_macs: float) -> tuple[Result, Tensor | None]:
+    """Profile (FLOPs, memory, kernels; doubles as the warm-up) and time one case; returns its result and its
+    output (float32), compared with ``reference``."""
+    mode = "forward+backward" if backward else "forward"
+    note = _skip_reason(case, dtype, backward, max_map_bytes, max_macs)
+    if note:
         return Result(case.suite, case.group, case.impl, size, mode, *[None] * 7, [], note), None
     fn = _call(case, device, dtype, backward)
     profile: Profile = profile_call(fn, device)
-    timing = time_callable(fn, device, min_run_time=min_run_time)
-    with torch.no_grad():
-        output = case.run(*[t.to(device=device, dtype=dtype) for t in case.inputs]).float()
+    timing = time_callable(fn, device, min_run_time=min_run_time, warmup=0)
+    if backward:
+        with torch.no_grad():
+            output = case.run(*[t.to(device=device, dtype=dtype) for t in case.inputs]).float()
+    else:
+        output = profile.result.float()
     diff = None if reference is None else (output - reference).abs().max().item()
     # inputs exist before the call, so the peak never includes them; inference also keeps its output
     beyond = None if backward else (profile.peak_bytes - profile.result_bytes) / 2**20
@@ -142,7 +160,7 @@ def measure(case: Case, size: str, device: torch.device, dtype: torch.dtype, bac
 SUITES = {"mmseg": (mmseg_cases, True), "official": (official_cases, False)}  # builder, backward by default
 
 
-def run(sizes, suites, modes, batch, channels, key, device, dtype, min_run_time, max_map_gib,
+def run(sizes, suites, modes, batch, channels, key, device, dtype, min_run_time, max_map_gib, max_gmac,
         echo: Callable[[Result], None] = lambda r: None) -> list[Result]:
     """Measure every case of ``suites`` at ``sizes``; the first case of a group is the group's reference."""
     results = []
@@ -155,7 +173,7 @@ def run(sizes, suites, modes, batch, channels, key, device, dtype, min_run_time,
                 references: dict[str, Tensor] = {}
                 for case in build(h, w, batch, channels, key):
                     result, output = measure(case, f"{h}x{w}", device, dtype, backward, min_run_time,
-                                             references.get(case.group), max_map_gib * 2**30)
+                                             references.get(case.group), max_map_gib * 2**30, max_gmac * 1e9)
                     if output is not None:
                         references.setdefault(case.group, output)
                     del output
@@ -241,7 +259,8 @@ def main(args: argparse.Namespace) -> int:
           "max|Δ|: output vs the same block's first row.\n")
     print(HEADER)
     results = run(sizes, suites, args.mode, args.batch, args.channels, args.key_channels, device, dtype,
-                  min_run_time, args.max_map_gib, echo=lambda r: print(format_result(r), flush=True))
+                  min_run_time, args.max_map_gib, args.max_gmac,
+                  echo=lambda r: print(format_result(r), flush=True))
     found = ratios(results)
     print("\nratios (measured in this run)")
     for r in found:

@@ -94,6 +94,7 @@ class Profile:
     result_bytes: int
     attention_kernels: list[str] = field(default_factory=list)
     memory_method: str = CPU_MEMORY_METHOD
+    result: object = None
 
 
 def tensor_bytes(value: object) -> int:
@@ -117,7 +118,7 @@ def profile_call(fn: Callable[[], object], device: torch.device) -> Profile:
     else:
         peak, method = instrument.peak, CPU_MEMORY_METHOD
     kernels = sorted(instrument.attention_ops)
-    return Profile(flop_counter.get_total_flops(), peak, tensor_bytes(result), kernels, method)
+    return Profile(flop_counter.get_total_flops(), peak, tensor_bytes(result), kernels, method, result)
 
 
 def gemm_flops_per_second(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
