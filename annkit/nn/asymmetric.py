@@ -18,7 +18,8 @@ rounding because of three identities:
    A(Σ_s a_ns v_s) = Σ_s a_ns (A v_s) — the out conv, and the context half of the fusion conv, which is linear
    before its BN (W·[ctx; x] = W₁·ctx + W₂·x), are applied to S anchors instead of N pixels, whenever that
    costs fewer multiply-adds (``_anchors_first``; with S = N it never does);
-3. with a shared query/key projection, compute it once (mmseg runs the same module twice).
+3. with a shared query/key projection, compute it once (mmseg runs the same module twice);
+4. the query conv and the fusion conv's input half are both 1×1 convs of the same map: one conv, stacked weights.
 Max pooling is not linear: with ``PyramidSampler(mode="max")`` only identity 1 falls back to full resolution.
 
 Defaults follow the official implementation (MendelXu/ANN): key conv with bias, Dropout2d(0.05) after the
@@ -95,15 +96,26 @@ class _AnchoredBlock(AttentionBlock):
             context = project(context, weight, bias)
         return context if onto is None else onto + context
 
-    def _fused(self, query: Tensor, key: Tensor, value: Tensor, skip: Tensor, key_size: tuple[int, int]) -> Tensor:
-        """fuse([out(context); skip]) with the context half of the fusion conv folded into the aggregation."""
-        h, w = skip.shape[-2:]
-        conv = self.fuse.conv
-        w_context, w_skip = conv.weight.split([self.context_channels, skip.shape[1]], dim=1)
+    def _query_and_local(self, projection: ConvNormAct, skip: Tensor) -> tuple[Tensor, Tensor]:
+        """The query projection (conv + BN + ReLU) and the fusion conv's input half W₂·skip read the same map:
+        run them as one 1×1 conv with stacked weights (identity 4) — one pass over ``skip`` forward, one
+        input-gradient GEMM backward. Returns (B, d, H, W) and (B, C_out, N)."""
+        conv, fuse = projection.conv, self.fuse.conv
+        weight = torch.cat([conv.weight, fuse.weight[:, self.context_channels:]])  # (d + C_out, C_skip, 1, 1)
+        biases = [conv.bias, fuse.bias]
+        bias = None if biases == [None, None] else torch.cat(
+            [b if b is not None else weight.new_zeros(n) for b, n in zip(biases, (conv.out_channels, fuse.out_channels))])
+        projected, local = F.conv2d(skip, weight, bias).split([conv.out_channels, fuse.out_channels], dim=1)
+        return projection.act(projection.norm(projected)), local.flatten(2)
+
+    def _fused(self, query: Tensor, key: Tensor, value: Tensor, local: Tensor, size: tuple[int, int],
+               key_size: tuple[int, int]) -> Tensor:
+        """fuse([out(context); skip]) = act(BN(W₂·skip + W₁·out(context))), the context half folded into the
+        aggregation: ``local`` = W₂·skip (B, C_out, N) → (B, C_out, H, W)."""
+        w_context = self.fuse.conv.weight[:, :self.context_channels]
         maps = [(self.out.weight, self.out.bias), (w_context, None)]
-        local = F.conv2d(skip, w_skip, conv.bias).flatten(2)  # W₂·skip: (B, C_out, N)
-        fused = self._aggregate(query, key, value, maps, (h, w), key_size, onto=local)  # + W₁·ctx
-        return self.dropout(self.fuse.act(self.fuse.norm(fused.unflatten(2, (h, w)))))  # (B, C_out, H, W)
+        fused = self._aggregate(query, key, value, maps, size, key_size, onto=local)  # W₂·skip + W₁·ctx
+        return self.dropout(self.fuse.act(self.fuse.norm(fused.unflatten(2, size))))
 
     def _context(self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int],
                  key_size: tuple[int, int]) -> Tensor:
@@ -139,15 +151,17 @@ class APNB(_AnchoredBlock):
         self.in_channels = in_channels
         self.query_key = ConvNormAct(in_channels, key_channels, 1, bias=key_bias)
 
-    def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
+    def _inputs(self, x: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """query (B, d, N), key (B, d, S), value (B, c_v, S) and, if ``fused``, W₂·x (B, C_out, N)."""
         check_feature_map(x, self.in_channels, "APNB")
-        shared = self.query_key(x)  # (B, d, H, W): the shared query/key projection, computed once (identity 3)
-        return shared.flatten(2), self.sampler(shared), self._anchor_values(x), tuple(x.shape[-2:])
+        # the shared query/key projection, computed once (identity 3)
+        shared, local = self._query_and_local(self.query_key, x) if fused else (self.query_key(x), None)
+        return shared.flatten(2), self.sampler(shared), self._anchor_values(x), local
 
     def forward(self, x: Tensor) -> Tensor:
         """The fused APNB output (B, out_channels, H, W), computed with the exact fast path."""
-        query, key, value, size = self._inputs(x)
-        return self._fused(query, key, value, x, size)
+        size = tuple(x.shape[-2:])
+        return self._fused(*self._inputs(x, fused=True), size, size)
 
     def context(self, x: Tensor, reference: bool = False) -> Tensor:
         """The non-local context W_o·Σ a v before fusion (B, in_channels, H, W) — the official benchmark block.
@@ -157,7 +171,8 @@ class APNB(_AnchoredBlock):
         if reference:
             check_feature_map(x, self.in_channels, "APNB")
             return self._reference_context(self.query_key(x), self.query_key(x), self.value(x))
-        query, key, value, size = self._inputs(x)
+        query, key, value, _ = self._inputs(x, fused=False)
+        size = tuple(x.shape[-2:])
         return self._context(query, key, value, size, size)
 
     def reference(self, x: Tensor) -> Tensor:
@@ -192,24 +207,24 @@ class AFNB(_AnchoredBlock):
             raise ValueError(f"AFNB expects low- and high-level inputs with the same batch size, "
                              f"got low {tuple(low.shape)} and high {tuple(high.shape)}")
 
-    def _inputs(self, low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, Tensor, tuple[int, int]]:
+    def _inputs(self, low: Tensor, high: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """query (B, d, N), key (B, d, S), value (B, c_v, S) and, if ``fused``, W₂·high (B, C_out, N)."""
         self._check(low, high)
-        query = self.query(high).flatten(2)  # (B, d, N)
+        query, local = self._query_and_local(self.query, high) if fused else (self.query(high), None)
         key = self.sampler(self.key(low))  # (B, d, S)
-        return query, key, self._anchor_values(low), tuple(low.shape[-2:])
+        return query.flatten(2), key, self._anchor_values(low), local
 
     def forward(self, low: Tensor, high: Tensor) -> Tensor:
         """The fused AFNB output (B, out_channels, H, W), computed with the exact fast path."""
-        query, key, value, key_size = self._inputs(low, high)
-        return self._fused(query, key, value, high, key_size)
+        return self._fused(*self._inputs(low, high, fused=True), tuple(high.shape[-2:]), tuple(low.shape[-2:]))
 
     def context(self, low: Tensor, high: Tensor, reference: bool = False) -> Tensor:
         """The context W_o·Σ a v before fusion: (B, out_channels, H, W); ``reference`` as in ``APNB.context``."""
         if reference:
             self._check(low, high)
             return self._reference_context(self.query(high), self.key(low), self.value(low))
-        query, key, value, key_size = self._inputs(low, high)
-        return self._context(query, key, value, tuple(high.shape[-2:]), key_size)
+        query, key, value, _ = self._inputs(low, high, fused=False)
+        return self._context(query, key, value, tuple(high.shape[-2:]), tuple(low.shape[-2:]))
 
     def reference(self, low: Tensor, high: Tensor) -> Tensor:
         """The straightforward formulation (mmsegmentation's), for tests and teaching."""
