@@ -237,7 +237,69 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
     return 0
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_viz, _add_convert, _add_data]
+def _add_engine(subparsers: argparse._SubParsersAction) -> None:
+    def add_model_source(parser: argparse.ArgumentParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--checkpoint", metavar="PATH", help="an annkit model file (a run's best.pt / final.pt)")
+        source.add_argument("--pretrained", metavar="NAME", help="a trained model from annkit.models.CHECKPOINTS")
+
+    def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    train = subparsers.add_parser(
+        "train", help="train a preset with the paper's recipe (SGD, poly LR, OHEM, aux 0.4); torchrun for DDP",
+        description="Iteration-based training: evaluation every eval_every iterations, best model kept, atomic "
+        "checkpoints every checkpoint_every iterations, exact --resume. Multi-GPU/multi-node: "
+        "torchrun --nproc-per-node N -m annkit train ...")
+    train.add_argument("--preset", required=True, help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="config overrides, YAML values: iterations=200 optimizer.lr=0.02 dataset=synthetic "
+                       "model.head.dropout=0 (keys without model./train. are train keys)")
+    train.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    train.add_argument("--throughput", type=int, default=None, metavar="STEPS",
+                       help="only time STEPS training steps on random data at the preset's crop size; print images/s")
+    add_runtime_flags(train)
+    train.set_defaults(func=_run_engine)
+
+    evaluate = subparsers.add_parser(
+        "eval", help="mIoU, per-class IoU, pixel accuracy of a model file or pretrained model",
+        description="Confusion-matrix metrics on a data set; whole-image or sliding-window inference, multi-scale "
+        "+ flip. The data set and inference come from the run's config.yaml next to --checkpoint (or --preset's "
+        "train section), changed with KEY=VALUE.")
+    add_model_source(evaluate)
+    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                          help="train-section keys: dataset=synthetic data_root=data val_split=val eval.mode=slide "
+                          "eval.crop=[512,512] eval.stride=[341,341] eval.scales=[0.75,1.0,1.25] eval.flip=true "
+                          "eval.max_images=100")
+    evaluate.add_argument("--preset", default=None, help="take the data settings from this preset's train section")
+    evaluate.add_argument("--json", default=None, metavar="PATH", help="also write the metrics as JSON here")
+    add_runtime_flags(evaluate)
+    evaluate.set_defaults(func=_run_engine)
+
+    predict = subparsers.add_parser("predict", help="segment image files: palette PNGs + overlays")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    add_model_source(predict)
+    predict.add_argument("--out", default="runs/predict", help="output folder (default: runs/predict)")
+    predict.add_argument("--mode", choices=["whole", "slide"], default="whole")
+    predict.add_argument("--crop", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
+    predict.add_argument("--stride", type=int, nargs=2, default=(341, 341), metavar=("H", "W"))
+    predict.add_argument("--scales", type=float, nargs="+", default=(1.0,))
+    predict.add_argument("--flip", action="store_true", help="average with the left-right flipped image")
+    add_runtime_flags(predict)
+    predict.set_defaults(func=_run_engine)
+
+
+def _run_engine(args: argparse.Namespace) -> int:
+    from annkit.engine.commands import main
+
+    return main(args)
+
+
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_viz, _add_convert, _add_data, _add_engine]
 
 
 def build_parser() -> argparse.ArgumentParser:

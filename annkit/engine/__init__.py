@@ -1,0 +1,17 @@
+"""annkit.engine — training, evaluation and prediction with the paper's recipe (Zhu et al. 2019, Sec. 4.1).
+
+- ``config``: the ``train`` section of a preset (SGD, poly LR, OHEM, aux weight 0.4, …) and ``key=value`` overrides;
+- ``trainer.train``: the iteration-based loop (AMP, clipping, evaluation, best model, atomic checkpoints, resume);
+- ``evaluate``: whole-image / sliding-window inference, multi-scale + flip, mIoU from a confusion matrix;
+- ``predict``: palette PNGs and overlays for images; ``distributed``: DDP through torchrun;
+- ``quickstart``: the synthetic long-range experiment, ANN vs the local baseline, with a report.
+Only ``annkit.cli`` imports this package.
+"""
+
+from annkit.engine.config import ConfigError, EvalConfig, TrainConfig, parse_overrides, resolve
+from annkit.engine.evaluate import evaluate, predict_probabilities
+from annkit.engine.metrics import ConfusionMatrix
+from annkit.engine.trainer import TrainingError, train
+
+__all__ = ["ConfigError", "ConfusionMatrix", "EvalConfig", "TrainConfig", "TrainingError", "evaluate",
+           "parse_overrides", "predict_probabilities", "resolve", "train"]

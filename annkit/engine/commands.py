@@ -1,0 +1,113 @@
+"""What ``annkit train|eval|predict|quickstart`` do, behind ``annkit.cli``'s parsers.
+
+Each command turns its parsed arguments into calls of the engine modules; configuration and training errors
+become one ``error: …`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from annkit import models
+from annkit.config import load_preset
+from annkit.engine.config import ConfigError, EvalConfig, TrainConfig, merge, parse_overrides, resolve
+from annkit.engine.trainer import TrainingError
+
+
+def _model(args: argparse.Namespace) -> models.Segmentor:
+    return models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
+
+
+def _device(args: argparse.Namespace) -> str:
+    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train(args: argparse.Namespace) -> int:
+    """``annkit train``: resolve preset + overrides, then train (or time the step with --throughput)."""
+    from annkit.engine.trainer import train as run
+
+    overrides = parse_overrides(args.overrides)
+    model_config, config = resolve(args.preset, overrides)
+    if args.throughput is not None:
+        from annkit.engine.throughput import measure
+
+        print(json.dumps(measure(model_config, config, args.throughput, _device(args)), indent=2))
+        return 0
+    out = Path(args.out or Path("runs") / args.preset)
+    if args.resume and overrides:
+        raise ConfigError("--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
+                          f"overrides {sorted(overrides)}")
+    summary = run(model_config, config, out, resume=args.resume, progress=not args.no_progress, device=args.device)
+    print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
+          f"model files {out / 'best.pt'}, {out / 'final.pt'}")
+    return 0
+
+
+def _eval_config(args: argparse.Namespace) -> TrainConfig:
+    """The data/inference settings: --preset's train section, else the run's config.yaml, else the defaults."""
+    import yaml
+
+    base: dict = {}
+    run_config = Path(args.checkpoint).with_name("config.yaml") if args.checkpoint else None
+    if args.preset:
+        base = load_preset(args.preset).get("train", {})
+    elif run_config is not None and run_config.is_file():
+        base = yaml.safe_load(run_config.read_text()).get("train", {})
+    overrides = parse_overrides(args.overrides)
+    if any(key.startswith("model.") for key in overrides):
+        raise ConfigError(f"eval takes data and inference keys only; the model comes from the file, not "
+                          f"{sorted(k for k in overrides if k.startswith('model.'))}")
+    return TrainConfig.from_dict(merge({"train": base}, overrides)["train"])
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """``annkit eval``: metrics of a model file or pretrained model on the configured validation split."""
+    from annkit.engine.data import build_dataset
+    from annkit.engine.evaluate import evaluate as score
+
+    config = _eval_config(args)
+    model = _model(args).to(_device(args))
+    dataset = build_dataset(config, config.val_split, False, model.config.mean, model.config.std)
+    if dataset.num_classes != model.config.num_classes:
+        raise ConfigError(f"the model predicts {model.config.num_classes} classes but {config.dataset} "
+                          f"{config.val_split} has {dataset.num_classes}")
+    scores = score(model, dataset, config.eval, model.config.num_classes, device=_device(args),
+                   class_names=dataset.class_names)
+    for name, iou in scores["iou"].items():
+        print(f"  {name:>14s}  IoU {iou:.4f}")
+    print(f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
+          f"({config.dataset} {config.val_split}, {config.eval.mode}, scales {list(config.eval.scales)}, "
+          f"flip {config.eval.flip})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """``annkit predict``: palette PNG + overlay per image."""
+    from annkit.engine.predict import predict_images
+
+    config = EvalConfig(mode=args.mode, crop=tuple(args.crop), stride=tuple(args.stride),
+                        scales=tuple(args.scales), flip=args.flip)
+    written = predict_images(_model(args), args.images, args.out, config, _device(args))
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+COMMANDS = {"train": train, "eval": evaluate, "predict": predict}
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``args.command``; ConfigError, TrainingError and missing files print ``error: …`` and return 2."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, TrainingError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

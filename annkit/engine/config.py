@@ -1,0 +1,243 @@
+"""The ``train`` section of a preset: the paper's optimisation recipe and the engine's bookkeeping.
+
+The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with momentum 0.9 and weight decay,
+"poly" learning rate lr·(1 − it/max_it)^0.9, auxiliary FCN loss on stage 4 with weight 0.4, OHEM cross-entropy
+(pixels whose true-class probability is below 0.7, at least ``min_kept`` of them) on the main output.
+
+    train:
+      dataset: voc12aug            # voc12aug | voc | synthetic | folder (a VOC-layout folder at data_root)
+      crop_size: [512, 512]
+      batch_size: 16               # global batch: divided over the torchrun processes
+      iterations: 40000
+      optimizer: {name: sgd, lr: 0.01, momentum: 0.9, weight_decay: 0.0005}
+      schedule: {name: poly, power: 0.9, min_lr: 0.0}
+      loss: {name: ohem, threshold: 0.7, min_kept: 100000, ignore_index: 255}
+      aux_weight: 0.4
+
+``resolve(preset, overrides)`` merges ``key=value`` overrides (``iterations=200``, ``optimizer.lr=0.02``,
+``model.num_classes=5``) into a preset and checks every key: a misspelt one is an error that names the closest
+valid keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from annkit.config import ModelConfig, load_preset
+
+DATASETS = ("voc12aug", "voc", "synthetic", "folder")
+LOSSES = ("ohem", "cross_entropy")
+EVAL_MODES = ("whole", "slide")
+
+
+class ConfigError(ValueError):
+    """A preset or override the engine cannot use; the message names the key and what was expected."""
+
+
+@dataclass
+class OptimizerConfig:
+    """SGD with momentum (the paper's optimiser); ``lr`` is the base rate of the poly schedule."""
+
+    name: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+
+
+@dataclass
+class ScheduleConfig:
+    """Poly learning rate: lr(it) = (lr − min_lr)·(1 − it/iterations)^power + min_lr."""
+
+    name: str = "poly"
+    power: float = 0.9
+    min_lr: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """``ohem``: online hard example mining cross-entropy (official ANN); ``cross_entropy``: plain (mmseg)."""
+
+    name: str = "ohem"
+    threshold: float = 0.7
+    min_kept: int = 100000
+    ignore_index: int = 255
+
+
+@dataclass
+class EvalConfig:
+    """Inference for evaluation: whole image or sliding ``crop`` windows every ``stride`` px; scales and flip."""
+
+    mode: str = "whole"
+    crop: tuple[int, int] = (512, 512)
+    stride: tuple[int, int] = (341, 341)
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    max_images: int | None = None  # evaluate on the first N images only (quick runs)
+
+
+@dataclass
+class TrainConfig:
+    """Everything the training loop needs besides the model (see the module docstring for the YAML layout)."""
+
+    dataset: str = "voc12aug"
+    data_root: str = "data"
+    train_split: str = "trainaug"
+    val_split: str = "val"
+    crop_size: tuple[int, int] | None = (512, 512)
+    scale_range: tuple[float, float] | None = (0.5, 2.0)
+    flip: bool = True
+    photometric: bool = True
+    batch_size: int = 16
+    iterations: int = 40000
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    aux_weight: float = 0.4
+    grad_clip: float | None = None  # max global gradient norm; None = off
+    amp: bool = True  # mixed precision on CUDA (model.runtime.amp_dtype, default float16); ignored on CPU
+    sync_bn: bool = False  # SyncBatchNorm across torchrun processes
+    norm_eval: bool = False  # keep BatchNorm in eval mode (frozen running statistics), as mmseg's norm_eval
+    seed: int = 0
+    num_workers: int = 2
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.dataset in DATASETS, "dataset", f"one of {DATASETS}", self.dataset),
+            (self.loss.name in LOSSES, "loss.name", f"one of {LOSSES}", self.loss.name),
+            (self.optimizer.name == "sgd", "optimizer.name", "'sgd'", self.optimizer.name),
+            (self.schedule.name == "poly", "schedule.name", "'poly'", self.schedule.name),
+            (self.eval.mode in EVAL_MODES, "eval.mode", f"one of {EVAL_MODES}", self.eval.mode),
+            (self.iterations >= 1, "iterations", "a positive integer", self.iterations),
+            (self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size),
+            (self.eval_every >= 1, "eval_every", "a positive integer", self.eval_every),
+            (self.checkpoint_every >= 1, "checkpoint_every", "a positive integer", self.checkpoint_every),
+            (self.log_every >= 1, "log_every", "a positive integer", self.log_every),
+        ]
+        for ok, key, expected, got in checks:
+            if not ok:
+                raise ConfigError(f"train.{key} must be {expected}, got {got!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Parse a preset's ``train`` section; unknown keys raise a ConfigError naming the closest valid ones."""
+        check_keys(data, _leaf_keys(cls, "train"), "train")
+        return _build(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-able values (inverse of ``from_dict``)."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls, data: dict[str, Any]):
+    """Instantiate dataclass ``cls`` from nested plain data (sub-dataclasses and tuples converted)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            value = _build(type(default), value or {})
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _leaf_keys(cls, prefix: str) -> set[str]:
+    """Dotted names of every setting of dataclass ``cls`` (``train.optimizer.lr``, …)."""
+    keys = set()
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        name = f"{prefix}.{f.name}"
+        keys |= _leaf_keys(type(default), name) if dataclasses.is_dataclass(default) else {name}
+    return keys
+
+
+def _flatten(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else key
+        out.update(_flatten(value, name) if isinstance(value, dict) and value else {name: value})
+    return out
+
+
+def check_keys(data: dict[str, Any], valid: set[str], prefix: str) -> None:
+    """Raise a ConfigError for every key of nested ``data`` that is not in ``valid``, with the closest matches."""
+    problems = []
+    for key in sorted(_flatten(data, prefix)):
+        if key not in valid and not any(v.startswith(key + ".") for v in valid):
+            close = difflib.get_close_matches(key, sorted(valid), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys start with {prefix}."
+            problems.append(f"unknown config key {key!r}: {hint}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _model_keys(model: dict[str, Any]) -> set[str]:
+    """Valid dotted keys of a ``model`` section: its own leaves plus every ModelConfig field."""
+    defaults = ModelConfig(name="", num_classes=1).to_dict()
+    return set(_flatten(model, "model")) | set(_flatten(defaults, "model"))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["iterations=200", "optimizer.lr=0.02"]`` → {"train.iterations": 200, "train.optimizer.lr": 0.02}.
+
+    Values are YAML (numbers, booleans, ``null``, ``[64, 64]``); keys without ``model.``/``train.`` are train keys.
+    """
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. iterations=200)")
+        key = key if key.split(".")[0] in ("model", "train") else f"train.{key}"
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for name in parents:
+        data = data.setdefault(name, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"config key {dotted!r}: {name!r} is not a section")
+    data[last] = value
+
+
+def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of preset-like ``data`` ({model, train}) with dotted ``overrides`` set; unknown keys are an error."""
+    data = copy.deepcopy(data)
+    data.setdefault("train", {})
+    valid = _leaf_keys(TrainConfig, "train") | _model_keys(data.get("model") or {})
+    check_keys({k: None for k in overrides or {}}, valid, "")  # flat dotted keys, checked before merging
+    for key, value in (overrides or {}).items():
+        _set(data, key, value)
+    return data
+
+
+def resolve(preset: str | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
+    data = merge(load_preset(preset) if isinstance(preset, str) else preset, overrides)
+    try:
+        model = ModelConfig.from_dict(data["model"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err)) from err
+    return model, TrainConfig.from_dict(data["train"])

@@ -1,0 +1,217 @@
+"""The training loop: the paper's recipe, iteration by iteration, safe to interrupt and to resume exactly.
+
+One iteration: a global batch from the seeded stream → forward (autocast on GPU) → OHEM CE on the main
+logits + 0.4 · CE on the auxiliary logits → backward (gradient scaling for fp16, optional clipping) → SGD step
+→ poly learning-rate step. Every ``eval_every`` iterations the model is scored (mIoU) and the best one is kept;
+every ``checkpoint_every`` iterations the whole training state is written atomically to ``last.pt``.
+
+A run directory holds: ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object a line: kind ``train``
+or ``eval``), ``last.pt`` (training state, for ``--resume``), ``best.pt`` and ``final.pt`` (model files for
+``annkit eval`` / ``predict``, ``annkit.models.load``), ``summary.json``; TensorBoard events if installed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from annkit import models
+from annkit.config import ModelConfig
+from annkit.engine import distributed
+from annkit.engine.checkpoint import FORMAT, atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from annkit.engine.config import TrainConfig
+from annkit.engine.data import build_dataset, stream_loader
+from annkit.engine.evaluate import evaluate
+from annkit.engine.loss import SegmentationLoss
+from annkit.engine.schedule import build_optimizer, build_scheduler
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or cannot go on (unwritable output, diverged loss, nothing to resume)."""
+
+
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir`` and prove a file can be written there, before any work starts."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise TrainingError(f"output directory {out_dir} is not writable ({err.strerror or err}); "
+                            "expected a directory this user can create files in (choose another --out)") from err
+
+
+class MetricLog:
+    """Append-only JSON-lines log (``metrics.jsonl``), mirrored to TensorBoard when it is installed."""
+
+    def __init__(self, path: Path, resume_from: int | None) -> None:
+        self.path = path
+        if resume_from is None:
+            path.write_text("")
+        elif path.exists():  # drop what an interrupted run logged after its last checkpoint
+            keep = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["iteration"] <= resume_from]
+            path.write_text("".join(line + "\n" for line in keep))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(path.parent / "tensorboard"))
+        except ImportError:
+            self.board = None
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as file:
+            file.write(json.dumps(record) + "\n")
+        if self.board is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "iteration":
+                    self.board.add_scalar(f"{record['kind']}/{key}", value, record["iteration"])
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+def _amp(config: TrainConfig, model_config: ModelConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether to scale gradients): mixed precision on CUDA only."""
+    if not config.amp or device.type != "cuda":
+        return None, False
+    dtype = getattr(torch, model_config.runtime.amp_dtype or "float16")
+    return dtype, dtype == torch.float16
+
+
+def _autocast(dtype: torch.dtype | None, device: torch.device):
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _diverged(what: str, iteration: int, out_dir: Path) -> TrainingError:
+    """The error for a diverged run: what went non-finite, when, and which checkpoint survives."""
+    last = out_dir / "last.pt"
+    kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written yet"
+    return TrainingError(f"{what} at iteration {iteration}; training stopped ({kept}). "
+                         "Lower optimizer.lr, set grad_clip, or check the data for bad labels")
+
+
+def set_training_mode(model: torch.nn.Module, norm_eval: bool) -> None:
+    """``model.train()``, except BatchNorm layers stay in eval mode when ``norm_eval`` (frozen statistics)."""
+    model.train()
+    if norm_eval:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          progress: bool = True, device: str | None = None) -> dict:
+    """Train ``model_config`` with ``config``, writing the run to ``out_dir``; returns the summary dict.
+
+    ``resume``: continue from ``out_dir/last.pt`` (model, optimiser, scheduler, scaler, RNG states, data position).
+    """
+    out_dir = Path(out_dir)
+    context = distributed.setup(device)
+    if context.is_main:
+        check_writable(out_dir)
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(out_dir / "last.pt")
+        model_config = ModelConfig.from_dict(checkpoint["model_config"])
+        config = TrainConfig.from_dict(checkpoint["train_config"])
+    seed_everything(config.seed)
+    train_set = build_dataset(config, config.train_split, True, model_config.mean, model_config.std)
+    val_set = build_dataset(config, config.val_split, False, model_config.mean, model_config.std)
+    if model_config.num_classes != train_set.num_classes:  # the data set decides the classifier width
+        model_config = models.model_config(model_config, num_classes=train_set.num_classes)
+    model = models.build(model_config, backbone_weights=checkpoint is None)
+    net = distributed.wrap(model, context, config.sync_bn)
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config)
+    amp_dtype, scale = _amp(config, model_config, context.device)
+    scaler = torch.amp.GradScaler(context.device.type, enabled=scale)
+    criterion = SegmentationLoss(config.loss, config.aux_weight)
+    start, best = 0, {"miou": -math.inf, "iteration": 0}
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"])
+        start, best = checkpoint["iteration"], checkpoint["best"]
+    if context.is_main:
+        (out_dir / "config.yaml").write_text(yaml.safe_dump({"model": model_config.to_dict(),
+                                                             "train": config.to_dict()}, sort_keys=False))
+    log = MetricLog(out_dir / "metrics.jsonl", start if checkpoint is not None else None) if context.is_main else None
+
+    def save_state(iteration: int) -> None:
+        atomic_save({"format": FORMAT, "iteration": iteration, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "scaler": scaler.state_dict(), "rng": rng_state(), "best": best,
+                     "model_config": model_config.to_dict(), "train_config": config.to_dict()}, out_dir / "last.pt")
+
+    batches = iter(stream_loader(train_set, config, start, context.rank, context.world_size))
+    bar = tqdm(total=config.iterations, initial=start, desc="train", unit="it", disable=not (progress and context.is_main),
+               dynamic_ncols=True, mininterval=1.0)
+    set_training_mode(net, config.norm_eval)
+    tick, images = time.perf_counter(), 0
+    for iteration in range(start + 1, config.iterations + 1):
+        batch = next(batches)
+        inputs = batch["image"].to(context.device, non_blocking=True)
+        target = batch["mask"].to(context.device, non_blocking=True)
+        with _autocast(amp_dtype, context.device):
+            output = net(inputs)
+        loss, parts = criterion(output.logits, output.aux_logits, target)
+        if distributed.any_true(not bool(torch.isfinite(loss)), context):
+            bar.close()
+            raise _diverged(f"loss became {loss.item()}", iteration, out_dir)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        images += config.batch_size
+        bar.update(1)
+        if iteration % config.log_every == 0:
+            names = ["loss", *parts]
+            values = distributed.mean(torch.stack([loss.detach(), *parts.values()]), context).tolist()
+            record = {"kind": "train", "iteration": iteration, **dict(zip(names, values)), "lr": lr,
+                      "images_per_s": images / (time.perf_counter() - tick)}
+        if iteration % config.log_every == 0 and context.is_main:
+            log.write(record)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
+            tick, images = time.perf_counter(), 0
+        if iteration % config.eval_every == 0 or iteration == config.iterations:
+            with _autocast(amp_dtype, context.device):
+                scores = evaluate(model, val_set, config.eval, model_config.num_classes, device=context.device,
+                                  class_names=val_set.class_names, rank=context.rank,
+                                  world_size=context.world_size)
+            if context.is_main:
+                log.write({"kind": "eval", "iteration": iteration, **scores})
+                bar.write(f"iteration {iteration}: mIoU {scores['miou']:.4f}, "
+                          f"pixel accuracy {scores['pixel_accuracy']:.4f}")
+                if scores["miou"] > best["miou"]:
+                    best = {"miou": scores["miou"], "iteration": iteration}
+                    models.save(model, out_dir / "best.pt")
+            set_training_mode(net, config.norm_eval)
+        if (iteration % config.checkpoint_every == 0 or iteration == config.iterations) and context.is_main:
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                bar.close()
+                raise _diverged("weights became non-finite", iteration, out_dir)
+            save_state(iteration)
+    bar.close()
+    summary = {"iterations": config.iterations, "best": best, "out_dir": str(out_dir)}
+    if context.is_main:
+        models.save(model, out_dir / "final.pt")
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        log.close()
+    distributed.cleanup(context)
+    return summary
