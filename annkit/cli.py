@@ -292,6 +292,18 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_flags(predict)
     predict.set_defaults(func=_run_engine)
 
+    quickstart = subparsers.add_parser(
+        "quickstart", help="the main job: ANN vs a local baseline on the synthetic long-range set, CPU, minutes",
+        description="Writes the synthetic set if missing, trains tiny_ann and tiny_fcn side by side (one CPU "
+        "thread each), evaluates both and writes report.md + PNGs (learning curves, mIoU table, sample "
+        "predictions, one attention map).")
+    quickstart.add_argument("--out", default="runs/quickstart", help="report folder (default: runs/quickstart)")
+    quickstart.add_argument("--data-root", default="data", help="data root holding synthetic/ (default: data)")
+    quickstart.add_argument("--iterations", type=int, default=None, help="training iterations per model")
+    quickstart.add_argument("--sequential", action="store_true", help="train one model after the other")
+    add_runtime_flags(quickstart)
+    quickstart.set_defaults(func=_run_engine)
+
 
 def _run_engine(args: argparse.Namespace) -> int:
     from annkit.engine.commands import main

@@ -99,7 +99,15 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": train, "eval": evaluate, "predict": predict}
+def quickstart(args: argparse.Namespace) -> int:
+    """``annkit quickstart``: the synthetic long-range experiment and its report."""
+    from annkit.engine.quickstart import run
+
+    run(args.out, args.data_root, args.iterations, parallel=not args.sequential, progress=not args.no_progress)
+    return 0
+
+
+COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "quickstart": quickstart}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
 """The paper's optimiser and learning-rate schedule: SGD (momentum 0.9, weight decay) with "poly" decay.
+AdamW is offered for short from-scratch CPU runs (the quickstart), where SGD needs many more iterations.
 
 poly: lr(it) = (base_lr − min_lr) · (1 − it / iterations)^power + min_lr, power 0.9 (Zhu et al. 2019, Sec. 4.1;
 mmsegmentation's ``PolyLR``). It is a ``LambdaLR``, so its state (the step count) goes into checkpoints.
@@ -12,10 +13,12 @@ from torch import nn
 from annkit.engine.config import TrainConfig
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
-    """SGD over every trainable parameter with the configured lr, momentum and weight decay."""
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (or AdamW) over every trainable parameter with the configured lr, momentum and weight decay."""
     opt = config.optimizer
     params = [p for p in model.parameters() if p.requires_grad]
+    if opt.name == "adamw":
+        return torch.optim.AdamW(params, lr=opt.lr, betas=(opt.momentum, 0.999), weight_decay=opt.weight_decay)
     return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
 
 
