@@ -1,4 +1,5 @@
-"""``annkit data check``: a good folder passes; a broken one lists every problem by file and exits 1."""
+"""``annkit data check``: a good folder passes; a broken one lists every problem by file and exits 1.
+``annkit data bench`` reports a throughput."""
 
 from __future__ import annotations
 
@@ -52,3 +53,10 @@ def test_missing_folder(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     report = check_dataset(tmp_path / "empty")
     assert not report.ok and "JPEGImages" in report.problems[1]
+
+
+def test_bench_reports_images_per_second(tmp_path: Path, capsys) -> None:
+    make_voc(tmp_path, {"train": ["a", "b"]}, size=(100, 120))
+    assert main(["data", "bench", "--root", str(tmp_path), "--crop", "64", "--images", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "VOC 2012 train" in out and "images/s per worker" in out
