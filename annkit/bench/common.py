@@ -10,16 +10,20 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils import benchmark
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
-from torch.utils.flop_counter import FlopCounterMode
+
+# torch.utils.benchmark imports cpp_extension, which warns that a CUDA build finds no CUDA runtime: irrelevant here
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+from torch.utils import benchmark  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+from torch.utils._pytree import tree_flatten  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 CPU_MEMORY_METHOD = "CPU: peak bytes of live tensor storages allocated during the call (ATen dispatch level)"
 CUDA_MEMORY_METHOD = "CUDA: torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus the baseline"
