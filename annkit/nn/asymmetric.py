@@ -37,7 +37,7 @@ from annkit.nn.attention import AttentionBlock, project
 from annkit.nn.layers import ConvNormAct, check_feature_map, make_dropout
 from annkit.nn.samplers import PyramidSampler, Sampler
 
-Linear = tuple[Tensor, Tensor | None]  # (weight (C_out, C_in[, 1, 1]), bias (C_out,) or None)
+Affine = tuple[Tensor, Tensor | None]  # a 1×1 conv's (weight (C_out, C_in[, 1, 1]), bias (C_out,) or None)
 
 
 def _anchors_first(n: int, s: int, c_in: int, c_out: int) -> bool:
@@ -80,7 +80,7 @@ class _AnchoredBlock(AttentionBlock):
             return project(self.sampler(source), self.value.weight, self.value.bias)
         return self.sampler(self.value(source))
 
-    def _aggregate(self, query: Tensor, key: Tensor, value: Tensor, maps: list[Linear],
+    def _aggregate(self, query: Tensor, key: Tensor, value: Tensor, maps: list[Affine],
                    query_size: tuple[int, int], key_size: tuple[int, int], onto: Tensor | None = None) -> Tensor:
         """Attend, then apply ``maps`` in order — each on the anchors while that is cheaper (identity 2) —
         and add ``onto``: query (B, d, N), key (B, d, S), value (B, c, S), onto (B, c_last, N) → (B, c_last, N)."""
@@ -102,10 +102,11 @@ class _AnchoredBlock(AttentionBlock):
         input-gradient GEMM backward. Returns (B, d, H, W) and (B, C_out, N)."""
         conv, fuse = projection.conv, self.fuse.conv
         weight = torch.cat([conv.weight, fuse.weight[:, self.context_channels:]])  # (d + C_out, C_skip, 1, 1)
-        biases = [conv.bias, fuse.bias]
-        bias = None if biases == [None, None] else torch.cat(
-            [b if b is not None else weight.new_zeros(n) for b, n in zip(biases, (conv.out_channels, fuse.out_channels))])
-        projected, local = F.conv2d(skip, weight, bias).split([conv.out_channels, fuse.out_channels], dim=1)
+        widths = (conv.out_channels, fuse.out_channels)
+        biases = (conv.bias, fuse.bias)
+        bias = None if all(b is None for b in biases) else torch.cat(
+            [weight.new_zeros(n) if b is None else b for b, n in zip(biases, widths)])
+        projected, local = F.conv2d(skip, weight, bias).split(widths, dim=1)
         return projection.act(projection.norm(projected)), local.flatten(2)
 
     def _fused(self, query: Tensor, key: Tensor, value: Tensor, local: Tensor, size: tuple[int, int],
