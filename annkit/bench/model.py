@@ -1,78 +1,57 @@
 """``annkit bench model``: whole-model throughput, peak memory, FLOPs and the fraction of GEMM throughput reached.
 
-FLOP convention: ``torch.utils.flop_counter`` counts **2 FLOPs per multiply-add** (convolutions and matmuls
-only; elementwise ops, pooling, softmax and resizing count 0). The model's FLOP/s is compared with a square
-GEMM of the same dtype on the same device and threads, timed **interleaved with the model in the same run**
-(median of each), so a busy or throttled machine lowers both. Inference also reports the ANN head's share of
-the time (head run alone on precomputed backbone features) beside its share of the FLOPs.
+FLOPs: ``torch.utils.flop_counter`` counts **2 FLOPs per multiply-add** (convolutions and matmuls only;
+elementwise ops, pooling, softmax and resizing count 0), on one eager step before BN folding and compilation
+(same convolutions and matmuls). The model's FLOP/s is compared with a square GEMM of the same dtype on the
+same device and threads, **in the same run, interleaved**: each model step is followed by a block of GEMMs of
+about the same duration; the fraction is the median over these adjacent pairs, so neighbours' load on a shared
+machine hits both sides of each ratio. On CPU the same ratio is also given in process CPU time, which time
+slicing by other processes does not inflate. Inference also reports the head's share of the time (head run
+alone on precomputed backbone features) beside its share of the FLOPs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
+from annkit.bench.common import FLOP_CONVENTION, environment, profile_call, synchronize
 from annkit.config import RuntimeConfig
 from annkit.models import build
 from annkit.models.runtime import autocast, prepare
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _seconds(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall time of one call, synchronised on CUDA."""
-    _sync(device)
-    start = time.perf_counter()
+def _clock(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call, synchronised on CUDA."""
+    synchronize(device)
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _flops(fn: Callable[[], object]) -> int:
-    """FLOPs of one call (torch.utils.flop_counter: 2 per multiply-add)."""
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
-def _peak_memory(device: torch.device) -> tuple[str, float]:
-    """(what was measured, MiB): CUDA peak allocated since the last reset, or the process's peak RSS on CPU."""
-    if device.type == "cuda":
-        return "cuda max_memory_allocated", torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return "process peak RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    synchronize(device)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype: str, channels_last: bool,
         compile: bool, fold_bn: bool, mode: str, repeats: int, warmup: int, gemm_size: int) -> dict:
-    """Measure one configuration; returns a JSON-able dict (see module docstring for the conventions)."""
+    """Measure one configuration; returns a JSON-able dict (conventions in the module docstring)."""
     dev = torch.device(device)
     runtime = RuntimeConfig(amp_dtype=None if dtype == "float32" else dtype, channels_last=channels_last,
                             compile=compile, fold_bn=fold_bn)
-    model = build(preset, backbone_weights=False).to(dev)
-    num_classes = model.config.num_classes
-    images = torch.randn(batch, 3, height, width, device=dev)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
     training = mode == "train"
-    net = prepare(model, runtime, inference=not training)
+    model = build(preset, backbone_weights=False).to(dev).train(training)
+    images = torch.randn(batch, 3, height, width, device=dev)
     if training:
-        labels = torch.randint(0, num_classes, (batch, height, width), device=dev)
+        labels = torch.randint(0, model.config.num_classes, (batch, height, width), device=dev)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
         def step() -> None:
             with autocast(runtime, dev):
-                out = net(images)
+                out = model(images)
                 loss = F.cross_entropy(out.logits, labels, ignore_index=255)
                 if out.aux_logits is not None:
                     loss = loss + 0.4 * F.cross_entropy(out.aux_logits, labels, ignore_index=255)
@@ -82,67 +61,81 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
     else:
         def step() -> None:
             with torch.no_grad(), autocast(runtime, dev):
-                net(images)
+                model(images)
 
-    gemm_dtype = getattr(torch, dtype)
-    a = torch.randn(gemm_size, gemm_size, device=dev, dtype=gemm_dtype)
-    b = torch.randn(gemm_size, gemm_size, device=dev, dtype=gemm_dtype)
+    profile = profile_call(step, dev)  # eager: FLOPs, and on CPU the peak of live tensor storages
+    head_flops = None
+    if not training:
+        with torch.no_grad():
+            features = model.backbone(images)
+            head_flops = profile_call(lambda: model.head(features), dev).flops
+    prepare(model, runtime, inference=not training)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+
+    a = torch.randn(gemm_size, gemm_size, device=dev, dtype=getattr(torch, dtype))
+    b = torch.randn(gemm_size, gemm_size, device=dev, dtype=getattr(torch, dtype))
     gemm_flops = 2 * gemm_size ** 3
-    model_flops = _flops(step)
-
     for _ in range(warmup):
         step()
-        _seconds(lambda: a @ b, dev)
+    gemm_reps = max(1, round(_clock(step, dev)[0] / _clock(lambda: a @ b, dev)[0]))  # GEMM block ≈ one step
+
+    def gemm() -> None:
+        for _ in range(gemm_reps):
+            a @ b
+
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    times, gemm_rates = [], []
-    for _ in range(repeats):  # interleaved: the model and the GEMM see the same machine state
-        times.append(_seconds(step, dev))
-        gemm_rates.append(gemm_flops / _seconds(lambda: a @ b, dev))
-    memory_kind, memory_mib = _peak_memory(dev)
-    seconds, gemm_rate = statistics.median(times), statistics.median(gemm_rates)
+    steps, gemms = [], []
+    for _ in range(repeats):  # adjacent pairs: a step, then a GEMM block of about the same duration
+        steps.append(_clock(step, dev))
+        gemms.append(tuple(t / gemm_reps for t in _clock(gemm, dev)))
+    if dev.type == "cuda":
+        peak_mib, memory_method = torch.cuda.max_memory_allocated(dev) / 2 ** 20, "CUDA max_memory_allocated"
+    else:
+        peak_mib, memory_method = profile.peak_bytes / 2 ** 20, "CPU: peak live tensor storages, one eager step"
+    flops = profile.flops
+
+    def fraction(i: int) -> float:  # median over pairs of (model FLOP/s) / (GEMM FLOP/s); i: 0 wall, 1 CPU time
+        return statistics.median((flops / s[i]) / (gemm_flops / g[i]) for s, g in zip(steps, gemms))
+
+    seconds = statistics.median(s[0] for s in steps)
     result = dict(
-        preset=preset, mode=mode, device=str(dev), dtype=dtype, batch=batch, size=[height, width],
-        channels_last=channels_last, compile=compile, fold_bn=fold_bn and not training,
-        threads=torch.get_num_threads() if dev.type == "cpu" else None,
-        seconds_per_step=seconds, images_per_second=batch / seconds,
-        model_gflops=model_flops / 1e9, flop_convention="torch.utils.flop_counter: 2 FLOPs per multiply-add",
-        model_tflops_per_second=model_flops / seconds / 1e12,
-        gemm_size=gemm_size, gemm_tflops_per_second=gemm_rate / 1e12,
-        gemm_fraction=model_flops / seconds / gemm_rate,
-        peak_memory_mib=memory_mib, peak_memory_kind=memory_kind, repeats=repeats,
+        preset=preset, mode=mode, batch=batch, size=[height, width], channels_last=channels_last,
+        compile=compile, fold_bn=fold_bn and not training, environment=environment(dev, getattr(torch, dtype)),
+        seconds_per_step=seconds, images_per_second=batch / seconds, repeats=repeats,
+        model_gflops=flops / 1e9, flop_convention=FLOP_CONVENTION, model_gflops_per_second=flops / seconds / 1e9,
+        gemm_size=gemm_size, gemm_gflops_per_second=gemm_flops / statistics.median(g[0] for g in gemms) / 1e9,
+        gemm_fraction=fraction(0), gemm_fraction_pairs=[(flops / s[0]) / (gemm_flops / g[0])
+                                                        for s, g in zip(steps, gemms)],
+        gemm_fraction_cpu_time=fraction(1) if dev.type == "cpu" else None,
+        peak_memory_mib=peak_mib, memory_method=memory_method,
     )
     if not training:
-        result.update(_head_share(net, images, runtime, dev, repeats, seconds, model_flops))
+        with torch.no_grad(), autocast(runtime, dev):
+            features = model.backbone(images)
+            model.head(features)
+            head_seconds = statistics.median(_clock(lambda: model.head(features), dev)[0] for _ in range(repeats))
+        result.update(head_seconds=head_seconds, head_time_share=head_seconds / seconds,
+                      head_gflops=head_flops / 1e9, head_flop_share=head_flops / flops)
     return result
-
-
-def _head_share(net, images, runtime, dev, repeats, seconds, model_flops) -> dict:
-    """The head's share of inference time (head alone on precomputed features) and of the model's FLOPs."""
-    model = getattr(net, "_orig_mod", net)  # under torch.compile the head runs eagerly here
-    with torch.no_grad(), autocast(runtime, dev):
-        features = model.backbone(images)
-        head_flops = _flops(lambda: model.head(features))
-        model.head(features)
-        head_times = [_seconds(lambda: model.head(features), dev) for _ in range(repeats)]
-    head_seconds = statistics.median(head_times)
-    return dict(head_seconds=head_seconds, head_time_share=head_seconds / seconds,
-                head_gflops=head_flops / 1e9, head_flop_share=head_flops / model_flops)
 
 
 def report(result: dict) -> str:
     """Human-readable lines for one result."""
+    env = result["environment"]
     lines = [
-        f"{result['preset']} {result['mode']} on {result['device']} ({result['dtype']}, batch {result['batch']}, "
+        f"{result['preset']} {result['mode']} on {env['device']} ({env['dtype']}, batch {result['batch']}, "
         f"{result['size'][0]}x{result['size'][1]}, channels_last={result['channels_last']}, "
-        f"compile={result['compile']}, fold_bn={result['fold_bn']}, threads={result['threads']})",
+        f"compile={result['compile']}, fold_bn={result['fold_bn']}, threads={env['threads']})",
         f"  {result['images_per_second']:.3f} images/s ({result['seconds_per_step'] * 1e3:.1f} ms per step, "
         f"median of {result['repeats']})",
         f"  model {result['model_gflops']:.1f} GFLOP per step ({result['flop_convention']}) -> "
-        f"{result['model_tflops_per_second'] * 1e3:.1f} GFLOP/s",
-        f"  GEMM {result['gemm_size']}x{result['gemm_size']} same dtype, same run: "
-        f"{result['gemm_tflops_per_second'] * 1e3:.1f} GFLOP/s -> model reaches {result['gemm_fraction']:.2f} of it",
-        f"  peak memory {result['peak_memory_mib']:.0f} MiB ({result['peak_memory_kind']})",
+        f"{result['model_gflops_per_second']:.1f} GFLOP/s",
+        f"  GEMM {result['gemm_size']}x{result['gemm_size']}, same dtype, interleaved in this run: "
+        f"{result['gemm_gflops_per_second']:.1f} GFLOP/s -> the model reaches {result['gemm_fraction']:.2f} of it"
+        + (f" ({result['gemm_fraction_cpu_time']:.2f} in CPU time)" if result["gemm_fraction_cpu_time"] else ""),
+        f"  peak memory {result['peak_memory_mib']:.0f} MiB ({result['memory_method']})",
     ]
     if "head_time_share" in result:
         lines.append(f"  head: {result['head_time_share']:.1%} of the time, {result['head_flop_share']:.1%} of the "
