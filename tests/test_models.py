@@ -172,3 +172,24 @@ def test_normalize_uses_config_mean_std():
     model = build("tiny_fcn")
     images = torch.full((1, 3, 2, 2), 0.485)
     assert torch.allclose(model.normalize(images)[0, 0], torch.zeros(2, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("depth", [18, 50])
+def test_torchvision_imagenet_weights_reach_every_stage(monkeypatch, depth):
+    """weights='IMAGENET1K_V1' goes through torchvision's weights API (served here from memory, no download)."""
+    import torchvision
+    from torchvision.models._api import WeightsEnum
+
+    reference = torchvision.models.get_model(f"resnet{depth}", weights=None)
+    for i, tensor in enumerate(reference.state_dict().values()):
+        if tensor.is_floating_point():
+            tensor.fill_(0.001 * (i + 1))
+    monkeypatch.setattr(WeightsEnum, "get_state_dict", lambda self, *args, **kwargs: reference.state_dict())
+    backbone = resnet(depth, weights="IMAGENET1K_V1")
+    assert torch.equal(backbone.stem[0].weight, reference.conv1.weight)
+    assert torch.equal(backbone.stem[1].running_var, reference.bn1.running_var)
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        ours, theirs = getattr(backbone, stage).state_dict(), getattr(reference, stage).state_dict()
+        assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(ValueError, match="fit the 'torchvision' stem only"):
+        resnet(depth, stem="deep", weights="IMAGENET1K_V1")

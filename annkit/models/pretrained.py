@@ -143,6 +143,8 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
 
 def save(model: Segmentor, path: str | Path) -> None:
     """Write ``{format, config, state_dict}`` atomically; ``load`` rebuilds the model from it."""
+    if not hasattr(model, "config"):
+        raise ValueError("save needs a Segmentor made by annkit.models.build (it stores model.config)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
