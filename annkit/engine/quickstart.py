@@ -11,8 +11,11 @@ with learning curves, the mIoU table, sample predictions and one attention map. 
 set's local ceiling (0.314 mIoU for 4 classes); ANN can, because each APNB query attends to pooled anchors that
 cover the cue.
 
-Quick mode deviates from the paper's recipe where a from-scratch CPU run needs it: AdamW (lr 2e-3) instead of SGD,
-plain cross-entropy, batch 16, no random scaling/cropping/colour jitter (they would move or recolour the cue).
+Quick mode keeps the paper's OHEM cross-entropy (threshold 0.7; at least 20,000 of a batch's 262,144 pixels):
+with plain cross-entropy the ~88 % easy background pixels dominate and neither model learned more than the
+background in 200 iterations, while with OHEM ANN reached 0.66 mIoU by then. It deviates from the recipe where a
+from-scratch CPU run needs it: AdamW (lr 2e-3) instead of SGD (SGD lr 0.05 stayed at 0.24 mIoU after 300
+iterations), batch 16, no random scaling/cropping/colour jitter (they would move or recolour the cue).
 The two trainings run side by side, one CPU thread each (small convolutions scale poorly across threads).
 """
 
@@ -41,7 +44,7 @@ QUICK = {
     "dataset": "synthetic", "train_split": "train", "val_split": "val", "crop_size": None, "scale_range": None,
     "photometric": False, "flip": True, "batch_size": 16, "iterations": 400,
     "optimizer.name": "adamw", "optimizer.lr": 0.002, "optimizer.momentum": 0.9, "optimizer.weight_decay": 0.0001,
-    "loss.name": "cross_entropy", "eval_every": 100, "eval.max_images": 100, "checkpoint_every": 100,
+    "loss.name": "ohem", "loss.min_kept": 20000, "eval_every": 100, "eval.max_images": 100, "checkpoint_every": 100,
     "log_every": 10, "num_workers": 0, "seed": 0,
 }
 TARGETS = {"ann_miou": 0.75, "gap": 0.20, "wall_s": 300}
@@ -67,23 +70,25 @@ def train_models(out: Path, overrides: dict, iterations: int, parallel: bool, pr
     running: dict[str, subprocess.Popen] = {}
     bars = {preset: tqdm(total=iterations, desc=preset, position=i, unit="it", disable=not progress,
                          dynamic_ncols=True) for i, preset in enumerate(queue)}
-    while queue or running:
-        while queue and (parallel or not running):
-            preset = queue.pop(0)
-            running[preset] = _launch(preset, out / preset, overrides)
-        time.sleep(0.5)
-        for preset, process in list(running.items()):
-            bars[preset].update(_last_iteration(out / preset) - bars[preset].n)
-            if process.poll() is None:
-                continue
-            del running[preset]
-            if process.returncode != 0:
-                for other in running.values():
-                    other.kill()
-                tail = (out / preset / "train.log").read_text()[-2000:]
-                raise TrainingError(f"training {preset} failed (exit code {process.returncode}):\n{tail}")
-    for bar in bars.values():
-        bar.close()
+    try:
+        while queue or running:
+            while queue and (parallel or not running):
+                preset = queue.pop(0)
+                running[preset] = _launch(preset, out / preset, overrides)
+            time.sleep(0.5)
+            for preset, process in list(running.items()):
+                bars[preset].update(_last_iteration(out / preset) - bars[preset].n)
+                if process.poll() is None:
+                    continue
+                del running[preset]
+                if process.returncode != 0:
+                    tail = (out / preset / "train.log").read_text()[-2000:]
+                    raise TrainingError(f"training {preset} failed (exit code {process.returncode}):\n{tail}")
+    finally:  # an error or Ctrl-C stops the other training too
+        for process in running.values():
+            process.kill()
+        for bar in bars.values():
+            bar.close()
 
 
 def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", iterations: int | None = None,

@@ -101,7 +101,7 @@ at least {results['cue_distance']} px away. The tiny backbone + FCN head (the lo
 cannot know an object's class: its best possible mIoU is the **local ceiling, {results['local_ceiling']:.3f}**.
 ANN adds AFNB and APNB (Zhu et al., ICCV 2019): every pixel attends to 110 pyramid-pooled anchors covering the
 whole image, the cue included. Both models: same backbone, data, recipe and {results['iterations']} iterations
-(batch 16, AdamW, CPU).
+(batch 16, AdamW, OHEM cross-entropy, CPU).
 
 ## Validation ({len(val)} images, whole-image inference)
 
