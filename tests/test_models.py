@@ -193,3 +193,11 @@ def test_torchvision_imagenet_weights_reach_every_stage(monkeypatch, depth):
         assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
     with pytest.raises(ValueError, match="fit the 'torchvision' stem only"):
         resnet(depth, stem="deep", weights="IMAGENET1K_V1")
+
+
+def test_every_preset_train_section_is_valid_for_the_engine():
+    from annkit.engine.config import resolve
+
+    for name in preset_names():
+        model_config, _ = resolve(name)
+        assert model_config.name == name
