@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from annkit.config import ModelConfig, load_preset
+from annkit.config import HeadConfig, ModelConfig, load_preset
 from annkit.models.backbones import resnet
 from annkit.models.heads import ANNHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.segmentor import Segmentor
@@ -48,7 +48,9 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
     raise ValueError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
 
 
-def _build_head(head: Any, channels: tuple[int, ...], num_classes: int, where: str, align_corners: bool) -> nn.Module:
+def _build_head(head: HeadConfig, channels: tuple[int, ...], num_classes: int, where: str,
+                align_corners: bool) -> nn.Module:
+    """A head from its config; its input widths come from the backbone's ``out_channels``."""
     if head.name not in HEADS:
         raise ValueError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
     options = dict(head.options)
