@@ -33,15 +33,16 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
 def test_written_set_loads_in_voc_layout(tmp_path: Path) -> None:
     root = write_synthetic(tmp_path, SMALL)
     train = segmentation_folder(root, "train")
-    assert len(train) == 12 and train.class_names == ("background", "red", "green", "yellow", "blue")
+    assert len(train) == 12 and train.class_names == ("background", "red", "green", "blue", "yellow")
     sample = train[0]
     assert sample["image"].shape == (3, 128, 128) and sample["name"] == "train_000000"
     assert torch.equal(sample["mask"], SyntheticLongRange(SMALL, "train")[0]["mask"])  # on-the-fly = on disk
 
 
 def cue_cells(image: np.ndarray) -> np.ndarray:
-    """The cue's light checker cells, found in the image itself by their saturation: (H, W) bool.
-    (Its dark cells extend the cue by < 3 px; background and objects are never this saturated.)"""
+    """The cue's checker cells, found in the image itself by their saturation: (H, W) bool.
+    (Some dark cells may be missed: they extend the cue by < 3 px; background and objects are never this
+    saturated.)"""
     rgb = image.astype(np.int16)
     return (rgb.max(-1) - rgb.min(-1)) > 100
 
@@ -53,7 +54,7 @@ def test_cue_is_beyond_the_baseline_reach_of_every_object_pixel(config: SynthCon
         labels = set(np.unique(mask)) - {0}
         assert len(labels) == 1  # one class per image …
         cue = cue_cells(image)
-        assert np.abs(image[cue].mean(0) - CUE_COLORS[labels.pop() - 1]).max() < 1  # … named by the cue's colour
+        assert np.array_equal(image[cue].max(0), CUE_COLORS[labels.pop() - 1])  # … named by the cue's colour
         slack = 3  # dark cells at the cue's edge
         reach = ndimage.maximum_filter(cue, size=2 * (config.cue_distance - slack) - 1)  # distance < 45 px
         assert not (reach & (mask > 0)).any()
@@ -71,7 +72,7 @@ def oracle_local_predictions(config: SynthConfig, count: int, radius: int = BASE
         image, mask = render(config, "val", index)
         cue = cue_cells(image)
         seen = ndimage.maximum_filter(cue, size=2 * (radius + 3) + 1)  # generous: the cue's dark edge too
-        cue_class = 1 + np.argmin(np.abs(colours - image[cue].mean(0)).sum(1))
+        cue_class = 1 + np.argmin(np.abs(colours - image[cue].max(0)).sum(1))
         guess = rng.integers(1, config.num_classes + 1, mask.shape)
         prediction = np.where(mask == 0, 0, np.where(seen, cue_class, guess))
         pairs.append((prediction, mask))

@@ -2,8 +2,8 @@
 
 Every image holds a few *objects* that all look alike (the same grey checkerboard texture; random shape and
 size) and one *cue*: a band along one edge of the image wearing the same checkerboard in a saturated colour.
-The cue's colour is the class of every object in the image (class k ↔ cue colour k, close to VOC palette
-colour k: red, green, yellow, blue, magenta, cyan). Background is smooth low-saturation noise. Every object
+The cue's colour is the class of every object in the image (class k ↔ cue colour k: red, green, blue,
+yellow, magenta, cyan). Background is smooth low-saturation noise. Every object
 pixel is at least ``cue_distance`` px (Chebyshev) from every cue pixel, so a model that only sees a small
 neighbourhood cannot tell which class an object is — the paper's point that some pixels can only be
 labelled by looking far away (Zhu et al., ICCV 2019, https://arxiv.org/abs/1908.07678).
@@ -44,11 +44,12 @@ from torchvision import tv_tensors
 
 from annkit.data.palette import save_mask
 
-# Saturated cue colours; colour k resembles VOC palette entry k (1 red, 2 green, 3 olive/yellow, 4 blue, ...).
+# Saturated cue colours: the first three each light one RGB channel, so classes 1–3 differ in one channel each.
 CUE_COLORS: tuple[tuple[int, int, int], ...] = (
-    (230, 30, 30), (30, 200, 40), (225, 210, 30), (35, 70, 235), (215, 35, 215), (30, 205, 215),
+    (230, 30, 30), (30, 200, 40), (35, 70, 235), (225, 210, 30), (215, 35, 215), (30, 205, 215),
 )
-CUE_NAMES: tuple[str, ...] = ("red", "green", "yellow", "blue", "magenta", "cyan")
+CUE_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
+CUE_DARK = 0.6  # brightness of the cue's dark checker cells, as a fraction of its colour
 BASELINE_RADIUS = 40  # px: Chebyshev reach of the local FCN baseline's logits (arithmetic in the module doc)
 SPLITS = ("train", "val")
 
@@ -169,7 +170,7 @@ def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.
     colour = np.array(CUE_COLORS[label - 1], dtype=np.float64)
     band = (slice(cue_y, cue_y + cue_h), slice(cue_x, cue_x + cue_w))
     light = (checker[band] > 100)[..., None]  # the cue wears the objects' checkerboard, in colour
-    image[band] = np.where(light, colour, 0.35 * colour)
+    image[band] = np.where(light, colour, CUE_DARK * colour)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
 
 
