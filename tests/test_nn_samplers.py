@@ -82,3 +82,25 @@ def test_max_sampling_has_no_matrix():
 def test_samplers_reject_non_4d_maps(sampler):
     with pytest.raises(ValueError, match=r"4-D feature map \(B, C, H, W\), got shape \(3, 8, 8\)"):
         sampler(torch.randn(3, 8, 8))
+
+
+def test_channels_last_pooling_is_exact_and_needs_no_copies():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountOps(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    x = torch.randn(2, 6, 13, 21, dtype=torch.float64)
+    sampler = PyramidSampler((1, 3, 6, 8))
+    channels_last = x.to(memory_format=torch.channels_last)
+    assert torch.allclose(sampler(channels_last), sampler.reference(x), atol=1e-12)
+    with CountOps() as counter:
+        sampler(channels_last)
+    # a handful of GEMMs and views; a strided matmul used to fall apart into hundreds of per-row copies
+    assert len(counter.ops) < 30 and counter.ops.count("copy_") <= 1, counter.ops

@@ -145,26 +145,17 @@ class PyramidSampler(Sampler):
         if self.mode == "max":
             return self.reference(x)
         _check_map(x, "PyramidSampler")
-        h, w = x.shape[-2:]
+        b, c, h, w = x.shape
         rows, cols, keep = _separable_factors(self.pool_sizes, h, w)
-        rows, cols = rows.to(x), cols.to(x)  # (Σn, H), (Σn, W)
-        pairs = rows @ (x @ cols.t())  # (B, C, H, Σn) → (B, C, Σn, Σn)
-        return pairs.flatten(2)[..., keep.to(x.device)]  # (B, C, S)
-
-    def num_anchors(self, h: int, w: int) -> int:
-        return anchor_count(self.pool_sizes)
-
-    def geometry(self, h: int, w: int) -> AnchorGeometry:
-        _check_size(h, w)
-        levels, boxes = [], []
-        for level, n in enumerate(self.pool_sizes):
-            for y0, y1 in adaptive_bins(h, n):
-                for x0, x1 in adaptive_bins(w, n):
-                    levels.append(level)
-                    boxes.append((y0, x0, y1, x1))
-        grids = tuple((n, n) for n in self.pool_sizes)
-        return AnchorGeometry(torch.tensor(levels), torch.tensor(boxes), grids)
-
+        rows, cols, keep = rows.to(x), cols.to(x), keep.to(x.device)  # (Σn, H), (Σn, W), (S,)
+        if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+            pairs = rows @ (x @ cols.t())  # (B, C, H, Σn) → (B, C, Σn, Σn)
+            return pairs.flatten(2)[..., keep]  # (B, C, S)
+        # channels-last memory is (B, H, W, C): pool W, then H, as GEMMs over that layout — no copy of x
+        nhwc = x.permute(0, 2, 3, 1)  # (B, H, W, C), a contiguous view
+        by_column = (cols @ nhwc).reshape(b, h, -1)  # (B, H, Σn·C)
+        pairs = (rows @ by_column).reshape(b, -1, c)  # (B, Σn·Σn, C)
+        return pairs[:, keep].transpose(1, 2)  # (B, C, S)
 
 @functools.lru_cache(maxsize=64)
 def _separable_factors(pool_sizes: tuple[int, ...], h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
