@@ -157,6 +157,21 @@ class PyramidSampler(Sampler):
         pairs = (rows @ by_column).reshape(b, -1, c)  # (B, Σn·Σn, C)
         return pairs[:, keep].transpose(1, 2)  # (B, C, S)
 
+    def num_anchors(self, h: int, w: int) -> int:
+        return anchor_count(self.pool_sizes)
+
+    def geometry(self, h: int, w: int) -> AnchorGeometry:
+        _check_size(h, w)
+        levels, boxes = [], []
+        for level, n in enumerate(self.pool_sizes):
+            for y0, y1 in adaptive_bins(h, n):
+                for x0, x1 in adaptive_bins(w, n):
+                    levels.append(level)
+                    boxes.append((y0, x0, y1, x1))
+        grids = tuple((n, n) for n in self.pool_sizes)
+        return AnchorGeometry(torch.tensor(levels), torch.tensor(boxes), grids)
+
+
 @functools.lru_cache(maxsize=64)
 def _separable_factors(pool_sizes: tuple[int, ...], h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
     """Row and column bin-averaging matrices of all levels stacked, (Σn, H) and (Σn, W), and the flat
