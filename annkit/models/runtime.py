@@ -43,17 +43,11 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def _nchw_features(head: nn.Module, args: tuple) -> tuple:
-    """Forward pre-hook: hand a head contiguous NCHW features (a no-op when they already are)."""
-    return (tuple(f.contiguous() for f in args[0]),) + args[1:]
-
-
 def prepare(model: nn.Module, runtime: RuntimeConfig, *, inference: bool = True) -> nn.Module:
     """Apply ``runtime`` to a Segmentor in place and return it.
 
     - inference: eval() and BN folding (``fold_bn``);
-    - ``channels_last``: the backbone's convs run NHWC; the heads get NCHW features (a pre-hook), because
-      their attention reshapes to (B, N, C) rows and annkit.nn's pyramid pooling is slow on NHWC input (CPU);
+    - ``channels_last``: every conv runs NHWC (annkit.nn pools NHWC maps in their own layout);
     - ``compile``: backbone, head and auxiliary head each ``nn.Module.compile``-d as their own graph
       (parameter names unchanged), with inductor's weight freezing for inference.
     """
@@ -63,9 +57,7 @@ def prepare(model: nn.Module, runtime: RuntimeConfig, *, inference: bool = True)
             fold_batchnorm(model)
     heads = [part for part in (model.head, model.aux_head) if part is not None]
     if runtime.channels_last:
-        model.backbone.to(memory_format=torch.channels_last)
-        for head in heads:
-            head.register_forward_pre_hook(_nchw_features)
+        model.to(memory_format=torch.channels_last)
     if runtime.compile:
         options = {"freezing": True} if inference else None
         for part in (model.backbone, *heads):
