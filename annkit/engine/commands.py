@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 from annkit import models
 from annkit.config import load_preset
@@ -50,8 +51,6 @@ def train(args: argparse.Namespace) -> int:
 
 def _eval_config(args: argparse.Namespace) -> TrainConfig:
     """The data/inference settings: --preset's train section, else the run's config.yaml, else the defaults."""
-    import yaml
-
     base: dict = {}
     run_config = Path(args.checkpoint).with_name("config.yaml") if args.checkpoint else None
     if args.preset:
@@ -111,11 +110,11 @@ COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "quickstart": 
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``args.command``; ConfigError, TrainingError and missing files print ``error: …`` and return 2."""
+    """Run ``args.command``; bad configs, files or data and training errors print ``error: …`` and return 2."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, TrainingError, FileNotFoundError) as error:
+    except (ValueError, TrainingError, FileNotFoundError) as error:  # ConfigError is a ValueError
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """The quickstart's report: ``report.md`` with learning curves, the mIoU table, sample predictions and one
-attention map (where an object pixel of ANN's APNB looks — ideally at the far-away colour cue).
+attention map (where an object pixel of ANN's AFNB looks — in the trained quickstart model, largely at the
+far-away colour cue; its APNB then looks mostly at other objects).
 
 Only the quickstart imports this module; it is the one place the engine draws (matplotlib, ``annkit.viz``).
 """
@@ -81,7 +82,7 @@ def write_report(out: Path, results: dict, data_dir: Path, samples: int = 3) -> 
     plot_samples(images, truths, predictions).savefig(out / "samples.png", dpi=110)
     ann = next(model for model in trained.values() if model.config.head.name == "ann")
     capture = viz.capture_attention(ann, raw[0]["image"])
-    block = list(capture.blocks)[-1]  # APNB, the head's last attention block
+    block = list(capture.blocks)[0]  # AFNB, the head's first attention block: where the cue is fetched
     point = _object_pixel(truths[0])
     viz.plot_query(capture, block, point).savefig(out / "attention.png", dpi=100)
     plt.close("all")
@@ -101,7 +102,7 @@ at least {results['cue_distance']} px away. The tiny backbone + FCN head (the lo
 cannot know an object's class: its best possible mIoU is the **local ceiling, {results['local_ceiling']:.3f}**.
 ANN adds AFNB and APNB (Zhu et al., ICCV 2019): every pixel attends to 110 pyramid-pooled anchors covering the
 whole image, the cue included. Both models: same backbone, data, recipe and {results['iterations']} iterations
-(batch 16, AdamW, OHEM cross-entropy, CPU).
+(batch 8, AdamW + poly, OHEM cross-entropy, CPU).
 
 ## Validation ({len(val)} images, whole-image inference)
 
@@ -119,8 +120,10 @@ Wall time of training + evaluation: {results['train_wall_s']:.0f} s.
 
 ## Where does an object pixel look?
 
-APNB attention (block `{block}`) of the object pixel x={point[0]:.0f}, y={point[1]:.0f} of `{raw[0]['name']}`:
-the heat map back-projects its attention over the 110 anchors onto the image; the cue band is the coloured edge.
+AFNB attention (block `{block}`, the first of ANN's two blocks) of the object pixel x={point[0]:.0f},
+y={point[1]:.0f} of `{raw[0]['name']}`: the heat map back-projects its attention over the 110 pyramid anchors
+onto the image. Look for weight on the coloured band at the image edge — the only place the class is written.
+(The second block, APNB `head.context`, tends to look at the other objects instead; try `--block head.context`.)
 
 ![attention](attention.png)
 
