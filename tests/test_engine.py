@@ -128,7 +128,7 @@ def test_sliding_window_and_augmented_inference():
 # --- training -------------------------------------------------------------------------------------------------
 
 def test_train_writes_a_run_that_eval_and_predict_can_use(data_root, tmp_path, capsys):
-    model_config, config = resolve("tiny_ann", quick_overrides(data_root, eval_every=2))
+    model_config, config = resolve("tiny_ann", quick_overrides(data_root, eval_every=2, grad_clip=1.0))
     summary = train(model_config, config, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
