@@ -201,3 +201,14 @@ def test_every_preset_train_section_is_valid_for_the_engine():
     for name in preset_names():
         model_config, _ = resolve(name)
         assert model_config.name == name
+
+
+@pytest.mark.parametrize("afnb, apnb", [(False, True), (True, False), (False, False)])
+def test_ann_head_ablation_switches(afnb, apnb):
+    from annkit.nn import AFNB, APNB
+
+    net = build("tiny_ann", num_classes=3, head={"name": "ann", "channels": 32, "key_channels": 8,
+                                                 "value_channels": 8, "afnb": afnb, "apnb": apnb}).eval()
+    kinds = {type(m) for m in net.modules()}
+    assert (AFNB in kinds) == afnb and (APNB in kinds) == apnb
+    assert net(torch.rand(1, 3, 40, 56)).shape == (1, 3, 40, 56)

@@ -40,27 +40,31 @@ class ANNHead(nn.Module):
     low (B, low_channels, H, W), high (B, high_channels, H, W) → logits (B, num_classes, H, W).
     ``block_dropout`` is the dropout inside AFNB and APNB (official: 0.05); ``dropout`` is the head's
     Dropout2d after AFNB and before the classifier (mmsegmentation: 0.1). ``key_bias`` gives the query/key
-    convs a bias (official: yes, mmsegmentation: no).
+    convs a bias (official: yes, mmsegmentation: no). ``afnb=False`` / ``apnb=False`` drop a block — the
+    paper's ablation (Zhu et al. 2019, Table 1): stage 5 then goes straight to the 3×3 conv, or the 3×3 conv's
+    output straight to the classifier.
     """
 
     def __init__(self, low_channels: int, high_channels: int, num_classes: int, *, channels: int = 512,
                  key_channels: int = 256, value_channels: int = 256, pool_sizes: Sequence[int] = (1, 3, 6, 8),
                  pool_mode: str = "avg", block_dropout: float = 0.05, dropout: float = 0.0,
-                 key_bias: bool = True) -> None:
+                 key_bias: bool = True, afnb: bool = True, apnb: bool = True) -> None:
         super().__init__()
         blocks = dict(key_channels=key_channels, value_channels=value_channels, dropout=block_dropout,
                       key_bias=key_bias)
         self.fusion = AFNB(low_channels, high_channels, high_channels,
-                           sampler=PyramidSampler(pool_sizes, pool_mode), **blocks)
+                           sampler=PyramidSampler(pool_sizes, pool_mode), **blocks) if afnb else None
         self.bottleneck = ConvNormAct(high_channels, channels, 3, padding=1)
-        self.context = APNB(channels, channels, sampler=PyramidSampler(pool_sizes, pool_mode), **blocks)
+        self.context = APNB(channels, channels, sampler=PyramidSampler(pool_sizes, pool_mode),
+                            **blocks) if apnb else None
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         low, high = features[-2], features[-1]  # stage 4 (B, C4, H, W), stage 5 (B, C5, H, W)
-        x = self.dropout(self.fusion(low, high))  # (B, C5, H, W)
-        x = self.context(self.bottleneck(x))  # (B, channels, H, W)
+        x = self.dropout(self.fusion(low, high)) if self.fusion is not None else high  # (B, C5, H, W)
+        x = self.bottleneck(x)  # (B, channels, H, W)
+        x = self.context(x) if self.context is not None else x
         return self.classifier(self.dropout(x))  # (B, K, H, W)
 
 
