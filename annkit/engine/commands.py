@@ -102,6 +102,8 @@ def quickstart(args: argparse.Namespace) -> int:
     """``annkit quickstart``: the synthetic long-range experiment and its report."""
     from annkit.engine.quickstart import run
 
+    if args.threads is None:  # the evaluation after training: one thread is fastest for tiny models on a busy CPU
+        torch.set_num_threads(1)
     run(args.out, args.data_root, args.iterations, parallel=not args.sequential, progress=not args.no_progress)
     return 0
 

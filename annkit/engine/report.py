@@ -108,7 +108,7 @@ whole image, the cue included. Both models: same backbone, data, recipe and {res
 
 {chr(10).join(rows)}
 
-Wall time of training + evaluation: {results['train_wall_s']:.0f} s.
+Wall time of data check, both trainings (side by side) and both evaluations: {results['train_wall_s']:.0f} s.
 
 ## Learning curves
 
