@@ -35,7 +35,8 @@ def plot_curves(runs: dict[str, Path], ceiling: float) -> plt.Figure:
         evals = _records(run, "eval")
         miou_ax.plot([r["iteration"] for r in evals], [r["miou"] for r in evals], marker="o", label=label)
     miou_ax.axhline(ceiling, color="grey", linestyle="--", label=f"local ceiling {ceiling:.3f}")
-    loss_ax.set(xlabel="iteration", ylabel="training loss", yscale="log", title="training loss")
+    loss_ax.set(xlabel="iteration", ylabel="training loss", yscale="log",
+                title="training loss (OHEM: hard pixels only)")
     miou_ax.set(xlabel="iteration", ylabel="mIoU", ylim=(0, 1), title="validation mIoU (first 100 images)")
     for ax in (loss_ax, miou_ax):
         ax.legend(fontsize=8)
@@ -65,13 +66,27 @@ def _object_pixel(mask: np.ndarray) -> tuple[float, float]:
     return float(xs[nearest]), float(ys[nearest])
 
 
+def _distinct_samples(dataset, count: int) -> list[dict]:
+    """The first ``count`` samples whose object classes differ from each other (first of each class)."""
+    chosen, seen = [], set()
+    for index in range(len(dataset)):
+        sample = dataset.load(index)
+        classes = frozenset(sample["mask"].unique().tolist()) - {0, 255}
+        if classes not in seen or len(dataset) - index <= count - len(chosen):
+            chosen.append(sample)
+            seen.add(classes)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
 def write_report(out: Path, results: dict, data_dir: Path, samples: int = 3) -> Path:
     """Write ``report.md`` and its PNGs under ``out`` from the runs in ``out/<preset>``; returns the path."""
     runs = {label: out / entry["preset"] for label, entry in results["models"].items()}
     plot_curves(runs, results["local_ceiling"]).savefig(out / "learning_curves.png", dpi=110)
     val = segmentation_folder(data_dir, "val")
     trained = {label: models.load(run / "final.pt") for label, run in runs.items()}
-    raw = [val.load(i) for i in range(samples)]
+    raw = _distinct_samples(val, samples)
     images = [s["image"].permute(1, 2, 0).numpy() for s in raw]
     truths = [s["mask"].numpy() for s in raw]
     predictions = {}
