@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,8 +45,9 @@ def train(args: argparse.Namespace) -> int:
         raise ConfigError("--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
                           f"overrides {sorted(overrides)}")
     summary = run(model_config, config, out, resume=args.resume, progress=not args.no_progress, device=args.device)
-    print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
-          f"model files {out / 'best.pt'}, {out / 'final.pt'}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 tracks the best model
+            print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
+              f"model files {out / 'best.pt'}, {out / 'final.pt'}")
     return 0
 
 
