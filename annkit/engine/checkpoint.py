@@ -10,13 +10,14 @@ score so far and the resolved config. Files are written to ``NAME.tmp`` and rena
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from annkit.models.pretrained import load_file
 
 FORMAT = "annkit.train/1"
 
@@ -50,27 +51,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as file:
-        torch.save(obj, file)
-        file.flush()
-        os.fsync(file.fileno())
-    tmp.replace(path)
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint written by the engine (weights_only); errors name the file and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; expected a file written by `annkit train`")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated file, not a torch file, or a pickle of code
-        raise ValueError(f"cannot read training checkpoint {path} (torch.load weights_only=True): {err}") from err
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+    checkpoint = load_file(path)  # missing, truncated or not-weights files: a clear error naming the file
+    if checkpoint.get("format") != FORMAT:
         raise ValueError(f"{path} is not an annkit training checkpoint (expected format {FORMAT!r}); "
                          "model files for eval/predict are the run's best.pt / final.pt")
     return checkpoint

@@ -24,12 +24,13 @@ from tqdm import tqdm
 from annkit import models
 from annkit.config import ModelConfig
 from annkit.engine import distributed
-from annkit.engine.checkpoint import FORMAT, atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from annkit.engine.checkpoint import FORMAT, load_checkpoint, rng_state, seed_everything, set_rng_state
 from annkit.engine.config import TrainConfig
 from annkit.engine.data import build_dataset, stream_loader
 from annkit.engine.evaluate import evaluate
 from annkit.engine.loss import SegmentationLoss
 from annkit.engine.schedule import build_optimizer, build_scheduler
+from annkit.models.pretrained import atomic_save
 
 
 class TrainingError(RuntimeError):

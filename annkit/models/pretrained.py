@@ -10,6 +10,7 @@ never code. URLs and scores are those of mmsegmentation's ``configs/ann/metafile
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,15 +142,24 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     return model.eval()
 
 
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX): a crash, even
+    ``kill -9``, leaves the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as file:
+        torch.save(obj, file)
+        file.flush()
+        os.fsync(file.fileno())
+    tmp.replace(path)
+
+
 def save(model: Segmentor, path: str | Path) -> None:
     """Write ``{format, config, state_dict}`` atomically; ``load`` rebuilds the model from it."""
     if not hasattr(model, "config"):
         raise ValueError("save needs a Segmentor made by annkit.models.build (it stores model.config)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict()}, tmp)
-    tmp.replace(path)
+    atomic_save({"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict()}, path)
 
 
 def load(path: str | Path) -> Segmentor:
