@@ -14,7 +14,7 @@ from annkit.models import build, save  # noqa: E402
 from annkit.nn import IdentitySampler, PyramidSampler  # noqa: E402
 from annkit.viz import (BlockAttention, Capture, anchor_mass, backproject, capture_attention, class_mean_attention,  # noqa: E402
                         entropy_map, level_grids, plot_backprojection, plot_class_attention, plot_entropy,
-                        plot_level_grids, plot_query, plot_top_anchors, plot_versus_nonlocal, top_anchors)
+                        plot_level_grids, plot_query, plot_top_anchors, plot_versus_nonlocal)
 from annkit.viz.explore import AttentionExplorer  # noqa: E402
 
 

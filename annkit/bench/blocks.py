@@ -43,7 +43,8 @@ class Case:
     module: nn.Module
     run: Callable[..., Tensor]
     inputs: tuple[Tensor, ...]
-    pairs: int = 0  # N·S query–anchor pairs of a non-local case (its attention costs pairs·(d + c) MACs)
+    pairs: int = 0  # N·S query–anchor pairs of a non-local case, per image
+    attention_macs: int = 0  # its QKᵀ + AV multiply-adds per image (2·N·S·d), forward
     explicit: bool = False  # whether it materialises the (N, S) map
 
 
@@ -76,8 +77,9 @@ def mmseg_cases(h: int, w: int, batch: int, channels: int | None, key: int) -> l
     n = h * w
     return [
         Case("mmseg", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,), n * n,
-             True),
-        Case("mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n),
+             2 * n * n * key, True),
+        Case("mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n,
+             2 * n * n * key),
         Case("mmseg", "APNB", "APNB reference", apnb, apnb.reference, (x,)),
         Case("mmseg", "APNB", "APNB annkit", apnb, apnb, (x,)),
         Case("mmseg", "AFNB", "AFNB reference", afnb, afnb.reference, (low, high)),
@@ -94,8 +96,9 @@ def official_cases(h: int, w: int, batch: int, channels: int | None, key: int) -
     n = h * w
     return [
         Case("official", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,),
-             n * n, True),
-        Case("official", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n),
+             n * n, 2 * n * n * key, True),
+        Case("official", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n,
+             2 * n * n * key),
         Case("official", "APNB", "APNB reference", apnb, lambda t: apnb.context(t, reference=True), (x,)),
         Case("official", "APNB", "APNB annkit", apnb, apnb.context, (x,)),
     ]
@@ -121,8 +124,8 @@ def _call(case: Case, device: torch.device, dtype: torch.dtype, backward: bool) 
 
 def _skip_reason(case: Case, dtype: torch.dtype, backward: bool, max_map_bytes: float, max_macs: float) -> str:
     """Why a non-local case is not run (too much memory or compute for this machine), or ''."""
-    batch, key = case.inputs[0].shape[0], case.module.inter_channels if hasattr(case.module, "inter_channels") else 0
-    macs = case.pairs * batch * 2 * key * (3 if backward else 1)  # QKᵀ and AV, ×3 with the backward pass
+    batch = case.inputs[0].shape[0]
+    macs = case.attention_macs * batch * (3 if backward else 1)  # ×3 with the backward pass
     # explicit attention holds ~2 maps in inference (logits, softmax) and ~4 in a train step (+ their gradients)
     map_bytes = case.explicit * case.pairs * batch * torch.finfo(dtype).bits / 8 * (4 if backward else 2)
     if map_bytes > max_map_bytes:
