@@ -70,3 +70,9 @@ def test_bench_blocks_command_writes_table_and_json(tmp_path, capsys):
         assert r["max_abs_diff"] is None or r["max_abs_diff"] < 1e-4, r
     labels = {(r["label"], r["size"]) for r in report["ratios"]}
     assert ("APNB annkit vs explicit non-local, time", "6x10") in labels
+
+
+@pytest.mark.parametrize("size", ["64", "64x0", "axb", "8x8x8"])
+def test_bench_blocks_rejects_bad_sizes(size):
+    with pytest.raises(SystemExit, match=f"--sizes takes HxW with positive ints, e.g. 64x128; got '{size}'"):
+        main(["bench", "blocks", "--sizes", size])

@@ -241,16 +241,20 @@ HEADER = (f"{'suite':8} {'impl':24} {'size':>8} {'mode':16} {'time ms':>10} {'GF
           f"{'GFLOP/s':>8} {'peak MiB':>9} {'>io MiB':>9} {'max|Δ|':>8}  attention kernels")
 
 
+def _parse_size(text: str) -> tuple[int, int]:
+    """'64x128' → (64, 128); anything else stops the command with the expected form."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise SystemExit(f"annkit bench blocks: --sizes takes HxW with positive ints, e.g. 64x128; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def main(args: argparse.Namespace) -> int:
     """``annkit bench blocks``: print the table and the ratios; write JSON when asked."""
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
     if args.sizes:
-        try:
-            sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
-            assert all(len(s) == 2 and min(s) > 0 for s in sizes)
-        except (ValueError, AssertionError):
-            raise SystemExit(f"annkit bench blocks: --sizes takes HxW with positive ints, e.g. 64x128; got {args.sizes}")
+        sizes = [_parse_size(text) for text in args.sizes]
     else:
         sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
     suites = list(SUITES) if args.suite == "all" else [args.suite]
