@@ -177,3 +177,18 @@ def test_identity_sampler_attention_is_a_full_map():
     row[5] = 1.0
     heat = backproject(row, geometry, (3, 4))
     assert heat[1, 1] == 1.0 and heat.sum() == 1.0
+
+
+def test_explorer_block_change_renders_once(capture, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from annkit.viz import explore
+
+    explorer = AttentionExplorer(capture, k=3)
+    explorer.level.value = 2
+    calls = []
+    real = explore.plot_query
+    monkeypatch.setattr(explore, "plot_query", lambda *a, **k: calls.append(a) or real(*a, **k))
+    explorer.block.value = "head.context"
+    assert len(calls) == 1 and explorer.level.value is None
+    plt.close("all")

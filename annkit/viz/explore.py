@@ -31,6 +31,7 @@ class AttentionExplorer:
         self.overlay = widgets.Checkbox(value=False, description="prediction overlay")
         self.output = widgets.Output()
         self.figure = None
+        self._resetting = False  # True while a block change rewrites the level choices: render once, after
         self._set_levels()
         self.block.observe(self._on_block, names="value")
         for control in (self.x, self.y, self.level, self.normalize, self.overlay):
@@ -43,8 +44,12 @@ class AttentionExplorer:
     def _set_levels(self) -> None:
         grids = self.capture.blocks[self.block.value].geometry.grids
         options = [("all levels", None)] + [(f"{r}×{c}", i) for i, (r, c) in enumerate(grids)]
-        self.level.options = options
-        self.level.value = None
+        self._resetting = True
+        try:
+            self.level.options = options
+            self.level.value = None
+        finally:
+            self._resetting = False
 
     def _on_block(self, change) -> None:
         self._set_levels()
@@ -52,6 +57,8 @@ class AttentionExplorer:
 
     def render(self) -> None:
         """Redraw for the widgets' current state; the figure is kept in ``self.figure``."""
+        if self._resetting:
+            return
         if self.figure is not None:
             plt.close(self.figure)
         with plt.ioff():  # under ipympl a new figure would otherwise show itself outside the explorer
