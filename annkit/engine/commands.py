@@ -102,6 +102,9 @@ def predict(args: argparse.Namespace) -> int:
 
 def quickstart(args: argparse.Namespace) -> int:
     """``annkit quickstart``: the synthetic long-range experiment and its report."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the report is written to files, never shown
     from annkit.engine.quickstart import run
 
     if args.threads is None:  # the evaluation after training: one thread is fastest for tiny models on a busy CPU

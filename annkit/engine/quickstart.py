@@ -107,7 +107,7 @@ def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", ite
     overrides = {f"train.{key}": value for key, value in settings.items()}
     train_models(out, overrides, settings["iterations"], parallel, progress)
     config = TrainConfig.from_dict(merge({"train": {}}, overrides)["train"])
-    results = {"models": {}, "iterations": settings["iterations"]}
+    results = {"models": {}, "iterations": settings["iterations"], "curve_images": settings["eval.max_images"]}
     for label, preset in MODELS.items():
         model = models.load(out / preset / "final.pt")
         val = build_dataset(config, "val", False, model.config.mean, model.config.std)

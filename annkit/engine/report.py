@@ -10,15 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from annkit import models, viz  # noqa: E402
-from annkit.data import colorize, segmentation_folder  # noqa: E402
+from annkit import models, viz
+from annkit.data import colorize, segmentation_folder
 
 
 def _records(run: Path, kind: str) -> list[dict]:
@@ -26,8 +23,8 @@ def _records(run: Path, kind: str) -> list[dict]:
     return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
-def plot_curves(runs: dict[str, Path], ceiling: float) -> plt.Figure:
-    """Training loss and validation mIoU against iteration, one line per model."""
+def plot_curves(runs: dict[str, Path], ceiling: float, eval_images: int) -> plt.Figure:
+    """Training loss and validation mIoU (on ``eval_images`` images) against iteration, one line per model."""
     fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     for label, run in runs.items():
         train = _records(run, "train")
@@ -37,7 +34,7 @@ def plot_curves(runs: dict[str, Path], ceiling: float) -> plt.Figure:
     miou_ax.axhline(ceiling, color="grey", linestyle="--", label=f"local ceiling {ceiling:.3f}")
     loss_ax.set(xlabel="iteration", ylabel="training loss", yscale="log",
                 title="training loss (OHEM: hard pixels only)")
-    miou_ax.set(xlabel="iteration", ylabel="mIoU", ylim=(0, 1), title="validation mIoU (first 100 images)")
+    miou_ax.set(xlabel="iteration", ylabel="mIoU", ylim=(0, 1), title=f"validation mIoU ({eval_images} images)")
     for ax in (loss_ax, miou_ax):
         ax.legend(fontsize=8)
     return fig
@@ -83,8 +80,9 @@ def _distinct_samples(dataset, count: int) -> list[dict]:
 def write_report(out: Path, results: dict, data_dir: Path, samples: int = 3) -> Path:
     """Write ``report.md`` and its PNGs under ``out`` from the runs in ``out/<preset>``; returns the path."""
     runs = {label: out / entry["preset"] for label, entry in results["models"].items()}
-    plot_curves(runs, results["local_ceiling"]).savefig(out / "learning_curves.png", dpi=110)
     val = segmentation_folder(data_dir, "val")
+    curve_images = min(results["curve_images"], len(val))
+    plot_curves(runs, results["local_ceiling"], curve_images).savefig(out / "learning_curves.png", dpi=110)
     trained = {label: models.load(run / "final.pt") for label, run in runs.items()}
     raw = _distinct_samples(val, samples)
     images = [s["image"].permute(1, 2, 0).numpy() for s in raw]
