@@ -75,6 +75,15 @@ def test_preset_train_sections_parse_and_overrides_apply():
     assert model.num_classes == 5
 
 
+def test_head_options_can_be_overridden_by_name():
+    """Keyword options of the preset's head are valid keys even when the preset leaves them at their defaults."""
+    model, _ = resolve("tiny_ann", {"model.head.pool_mode": "max", "model.head.afnb": False})
+    head = models.build(model).head
+    assert head.fusion is None and head.context.sampler.mode == "max"
+    with pytest.raises(ConfigError, match=r"'model.head.pool_mod'.*did you mean model.head.pool_mode"):
+        resolve("tiny_ann", {"model.head.pool_mod": "max"})
+
+
 def test_cli_reports_unknown_keys_with_exit_code_2(capsys):
     assert cli(["train", "--preset", "tiny_ann", "iteratons=3"]) == 2
     assert "did you mean train.iterations" in capsys.readouterr().err

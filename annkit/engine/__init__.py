@@ -4,6 +4,7 @@
 - ``trainer.train``: the iteration-based loop (AMP, clipping, evaluation, best model, atomic checkpoints, resume);
 - ``evaluate``: whole-image / sliding-window inference, multi-scale + flip, mIoU from a confusion matrix;
 - ``predict``: palette PNGs and overlays for images; ``distributed``: DDP through torchrun;
+- ``launch.train_runs``: several trainings at once, one single-thread ``annkit train`` process each;
 - ``quickstart``: the synthetic long-range experiment, ANN vs the local baseline, with a report.
 Only ``annkit.cli`` imports this package.
 """

@@ -24,12 +24,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from annkit.config import ModelConfig, load_preset
+from annkit.models.presets import HEADS
 
 DATASETS = ("voc12aug", "voc", "synthetic", "folder")
 LOSSES = ("ohem", "cross_entropy")
@@ -195,9 +197,16 @@ def check_keys(data: dict[str, Any], valid: set[str], prefix: str) -> None:
 
 
 def _model_keys(model: dict[str, Any]) -> set[str]:
-    """Valid dotted keys of a ``model`` section: its own leaves plus every ModelConfig field."""
+    """Valid dotted keys of a ``model`` section: its own leaves, every ModelConfig field and the keyword options
+    of its heads (``model.head.pool_mode``, ``model.head.afnb``, … for an ANN head)."""
     defaults = ModelConfig(name="", num_classes=1).to_dict()
-    return set(_flatten(model, "model")) | set(_flatten(defaults, "model"))
+    keys = set(_flatten(model, "model")) | set(_flatten(defaults, "model"))
+    for section in ("head", "aux_head"):
+        head = model.get(section)
+        if isinstance(head, dict) and head.get("name") in HEADS:
+            options = inspect.signature(HEADS[head["name"]]).parameters.values()
+            keys |= {f"model.{section}.{p.name}" for p in options if p.default is not inspect.Parameter.empty}
+    return keys
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

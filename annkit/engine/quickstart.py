@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from annkit import models
 from annkit.data import write_synthetic
 from annkit.engine.config import EvalConfig, TrainConfig, merge
 from annkit.engine.data import build_dataset
 from annkit.engine.evaluate import evaluate
-from annkit.engine.trainer import TrainingError, check_writable
+from annkit.engine.launch import train_runs
+from annkit.engine.trainer import check_writable
 
 #: the two models compared: label → preset
 MODELS = {"ANN (AFNB + APNB)": "tiny_ann", "local baseline (FCN)": "tiny_fcn"}
@@ -53,45 +51,10 @@ QUICK = {
 TARGETS = {"ann_miou": 0.75, "gap": 0.20, "wall_s": 300}
 
 
-def _launch(preset: str, out: Path, overrides: dict) -> subprocess.Popen:
-    """``annkit train`` for one model in its own process, one thread, output to ``out/train.log``."""
-    out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "annkit", "train", "--preset", preset, "--out", str(out), "--threads", "1",
-               "--no-progress", *(f"{key}={json.dumps(value)}" for key, value in overrides.items())]
-    return subprocess.Popen(command, stdout=(out / "train.log").open("w"), stderr=subprocess.STDOUT)
-
-
-def _last_iteration(run: Path) -> int:
-    log = run / "metrics.jsonl"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return json.loads(lines[-1])["iteration"] if lines else 0
-
-
 def train_models(out: Path, overrides: dict, iterations: int, parallel: bool, progress: bool) -> None:
-    """Train every model of ``MODELS`` (side by side if ``parallel``), with one progress bar each."""
-    queue = list(MODELS.values())
-    running: dict[str, subprocess.Popen] = {}
-    bars = {preset: tqdm(total=iterations, desc=preset, position=i, unit="it", disable=not progress,
-                         dynamic_ncols=True) for i, preset in enumerate(queue)}
-    try:
-        while queue or running:
-            while queue and (parallel or not running):
-                preset = queue.pop(0)
-                running[preset] = _launch(preset, out / preset, overrides)
-            time.sleep(0.5)
-            for preset, process in list(running.items()):
-                bars[preset].update(_last_iteration(out / preset) - bars[preset].n)
-                if process.poll() is None:
-                    continue
-                del running[preset]
-                if process.returncode != 0:
-                    tail = (out / preset / "train.log").read_text()[-2000:]
-                    raise TrainingError(f"training {preset} failed (exit code {process.returncode}):\n{tail}")
-    finally:  # an error or Ctrl-C stops the other training too
-        for process in running.values():
-            process.kill()
-        for bar in bars.values():
-            bar.close()
+    """Train every model of ``MODELS`` into ``out/<preset>`` (side by side if ``parallel``)."""
+    runs = {out / preset: (preset, overrides) for preset in MODELS.values()}
+    train_runs(runs, iterations, workers=len(runs) if parallel else 1, progress=progress)
 
 
 def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", iterations: int | None = None,
