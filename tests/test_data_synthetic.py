@@ -12,7 +12,9 @@ import torch
 from scipy import ndimage
 
 from annkit.cli import main
-from annkit.data import SynthConfig, SyntheticLongRange, local_ceiling, segmentation_folder, write_synthetic
+from annkit.data import SMALL as CI_SET
+from annkit.data import (SynthConfig, SyntheticLongRange, ensure_synthetic, local_ceiling, segmentation_folder,
+                         write_synthetic)
 from annkit.data.synthetic import BASELINE_RADIUS, CUE_COLORS, render
 
 SMALL = SynthConfig(num_train=12, num_val=6, seed=7)
@@ -28,6 +30,21 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert first == second and len(first) == 2 * 18 + 3
     other = digests(write_synthetic(tmp_path / "c", SynthConfig(num_train=12, num_val=6, seed=8)))
     assert other["JPEGImages/train_000000.jpg"] != first["JPEGImages/train_000000.jpg"]
+
+
+def test_ensure_synthetic_writes_reuses_and_replaces_only_synthetic_sets(tmp_path: Path) -> None:
+    root = tmp_path / "set"
+    meta = ensure_synthetic(root, SMALL)
+    stamp = (root / "synthetic.json").stat().st_mtime_ns
+    assert ensure_synthetic(root, SMALL) == meta and (root / "synthetic.json").stat().st_mtime_ns == stamp
+    other = SynthConfig(num_train=3, num_val=2, seed=7)
+    assert ensure_synthetic(root, other)["config"]["num_train"] == 3
+    assert len(list((root / "JPEGImages").iterdir())) == 5  # the first set's 18 images are gone
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match=r"mine holds files but no synthetic.json"):
+        ensure_synthetic(tmp_path / "mine", other)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
 def test_written_set_loads_in_voc_layout(tmp_path: Path) -> None:
@@ -47,7 +64,8 @@ def cue_cells(image: np.ndarray) -> np.ndarray:
     return (rgb.max(-1) - rgb.min(-1)) > 100
 
 
-@pytest.mark.parametrize("config", [SynthConfig(), SynthConfig(size=96, cue_size=16, object_max=28, num_classes=6)])
+@pytest.mark.parametrize("config", [SynthConfig(), SynthConfig(size=96, cue_size=16, object_max=28, num_classes=6),
+                                    CI_SET])
 def test_cue_is_beyond_the_baseline_reach_of_every_object_pixel(config: SynthConfig) -> None:
     for index in range(40):
         image, mask = render(config, "val", index)

@@ -10,14 +10,15 @@ from annkit.data.errors import (CorruptFileError, DatasetNotFoundError, Download
                                 MaskValueError, SizeMismatchError, UnpairedFileError)
 from annkit.data.loader import make_loader, seed_worker, set_epoch
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, save_mask, voc_palette
-from annkit.data.synthetic import SynthConfig, SyntheticLongRange, local_ceiling, write_synthetic
+from annkit.data.synthetic import (SMALL, SynthConfig, SyntheticLongRange, ensure_synthetic, local_ceiling,
+                                   write_synthetic)
 from annkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, eval_transforms, train_transforms
 from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 
 __all__ = [
-    "CorruptFileError", "DatasetNotFoundError", "DownloadError", "EmptySplitError", "MaskValueError",
+    "CorruptFileError", "DatasetNotFoundError", "DownloadError", "EmptySplitError", "MaskValueError", "SMALL",
     "SizeMismatchError", "UnpairedFileError", "make_loader", "seed_worker", "set_epoch", "IGNORE_INDEX",
     "VOC_CLASSES", "colorize", "load_mask", "save_mask", "voc_palette", "SynthConfig", "SyntheticLongRange",
-    "local_ceiling", "write_synthetic", "IMAGENET_MEAN", "IMAGENET_STD", "denormalize", "eval_transforms",
+    "ensure_synthetic", "local_ceiling", "write_synthetic", "IMAGENET_MEAN", "IMAGENET_STD", "denormalize", "eval_transforms",
     "train_transforms", "SegmentationDataset", "segmentation_folder", "voc2012",
 ]
