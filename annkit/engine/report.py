@@ -2,7 +2,8 @@
 attention map (where an object pixel of ANN's AFNB looks — in the trained quickstart model, largely at the
 far-away colour cue; its APNB then looks mostly at other objects).
 
-Only the quickstart imports this module; it is the one place the engine draws (matplotlib, ``annkit.viz``).
+It is the one place the engine draws (matplotlib, ``annkit.viz``): the quickstart writes the report, notebook 04
+shows the same curves and samples. Figures are returned, never shown; the caller picks the backend.
 """
 
 from __future__ import annotations
