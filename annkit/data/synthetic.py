@@ -250,8 +250,9 @@ def ensure_synthetic(root: str | Path, config: SynthConfig = SynthConfig(), prog
     root = Path(root)
     meta_file = root / "synthetic.json"
     if meta_file.is_file():
-        if json.loads(meta_file.read_text()).get("config") == asdict(config):
-            return json.loads(meta_file.read_text())
+        meta = json.loads(meta_file.read_text())
+        if meta.get("config") == asdict(config):
+            return meta
         shutil.rmtree(root)  # a synthetic set made with other knobs
     elif root.is_dir() and any(root.iterdir()):
         raise FileExistsError(f"{root} holds files but no synthetic.json; expected an empty or missing folder, "
