@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from annkit import models
 from annkit.cli import main as cli
 from annkit.data import SynthConfig, write_synthetic
-from annkit.engine import ConfigError, ConfusionMatrix, EvalConfig, TrainingError, resolve, train
+from annkit.engine import ConfigError, ConfusionMatrix, EvalConfig, TrainingError, read_metrics, resolve, train
 from annkit.engine.evaluate import predict_probabilities, slide_logits
 from annkit.engine.loss import OhemCrossEntropy
 from annkit.engine.schedule import poly_factor
@@ -140,8 +140,9 @@ def test_train_writes_a_run_that_eval_and_predict_can_use(data_root, tmp_path, c
     model_config, config = resolve("tiny_ann", quick_overrides(data_root, eval_every=2, grad_clip=1.0))
     summary = train(model_config, config, tmp_path / "run", progress=False)
     run = tmp_path / "run"
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run)
     assert [r["iteration"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
+    assert read_metrics(run, "eval") == [r for r in records if r["kind"] == "eval"]
     assert [r["iteration"] for r in records if r["kind"] == "eval"] == [2, 4]
     assert records[0]["lr"] == pytest.approx(config.optimizer.lr)
     assert summary["best"]["miou"] == max(r["miou"] for r in records if r["kind"] == "eval")

@@ -12,7 +12,7 @@ Only ``annkit.cli`` imports this package.
 from annkit.engine.config import ConfigError, EvalConfig, TrainConfig, parse_overrides, resolve
 from annkit.engine.evaluate import evaluate, predict_probabilities
 from annkit.engine.metrics import ConfusionMatrix
-from annkit.engine.trainer import TrainingError, train
+from annkit.engine.trainer import TrainingError, read_metrics, train
 
 __all__ = ["ConfigError", "ConfusionMatrix", "EvalConfig", "TrainConfig", "TrainingError", "evaluate",
-           "parse_overrides", "predict_probabilities", "resolve", "train"]
+           "parse_overrides", "predict_probabilities", "read_metrics", "resolve", "train"]

@@ -8,7 +8,6 @@ shows the same curves and samples. Figures are returned, never shown; the caller
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,20 +16,16 @@ import torch
 
 from annkit import models, viz
 from annkit.data import colorize, segmentation_folder
-
-
-def _records(run: Path, kind: str) -> list[dict]:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+from annkit.engine.trainer import read_metrics
 
 
 def plot_curves(runs: dict[str, Path], ceiling: float, eval_images: int) -> plt.Figure:
     """Training loss and validation mIoU (on ``eval_images`` images) against iteration, one line per model."""
     fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     for label, run in runs.items():
-        train = _records(run, "train")
+        train = read_metrics(run, "train")
         loss_ax.plot([r["iteration"] for r in train], [r["loss"] for r in train], label=label)
-        evals = _records(run, "eval")
+        evals = read_metrics(run, "eval")
         miou_ax.plot([r["iteration"] for r in evals], [r["miou"] for r in evals], marker="o", label=label)
     miou_ax.axhline(ceiling, color="grey", linestyle="--", label=f"local ceiling {ceiling:.3f}")
     loss_ax.set(xlabel="iteration", ylabel="training loss", yscale="log",

@@ -49,6 +49,13 @@ def check_writable(out_dir: Path) -> None:
                             "expected a directory this user can create files in (choose another --out)") from err
 
 
+def read_metrics(run: str | Path, kind: str | None = None) -> list[dict]:
+    """The records of a run's ``metrics.jsonl`` (written by ``MetricLog``), in order; only ``kind`` ("train" or
+    "eval") if given."""
+    lines = (Path(run) / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if kind is None or r["kind"] == kind]
+
+
 class MetricLog:
     """Append-only JSON-lines log (``metrics.jsonl``), mirrored to TensorBoard when it is installed."""
 
