@@ -4,18 +4,39 @@ import json
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+import torch.nn.functional as F
 
-from annkit.bench.common import profile_call
+from annkit.bench.common import flop_counter, profile_call
 from annkit.bench.macs import apnb_macs
 from annkit.cli import main
-from annkit.nn import APNB
+from annkit.nn import APNB, NonLocal2d
 
 
 def flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         fn()
     return counter.get_total_flops()
+
+
+def test_fused_attention_is_counted_on_cpu_forward_and_backward():
+    # torch 2.14's own counter sees F.scaled_dot_product_attention on CPU as 0 FLOPs; flop_counter must not
+    b, heads, n, s, e, ev = 2, 3, 50, 20, 16, 16  # equal key and value widths: the flash kernel runs
+    q = torch.randn(b, heads, n, e, requires_grad=True)
+    k, v = torch.randn(b, heads, s, e, requires_grad=True), torch.randn(b, heads, s, ev, requires_grad=True)
+    gemms = 2 * b * heads * n * s  # FLOPs of one (n × s) GEMM step per unit width
+    assert flops(lambda: F.scaled_dot_product_attention(q, k, v)) == gemms * (e + ev)
+    out = F.scaled_dot_product_attention(q, k, v)
+    assert flops(lambda: out.backward(torch.ones_like(out))) == gemms * (3 * e + 2 * ev)  # QKᵀ again, dV, dP, dQ, dK
+
+
+def test_fused_nonlocal_counts_the_same_as_explicit():
+    block = NonLocal2d(24, inter_channels=8, zero_init=False).eval()
+    x = torch.randn(1, 24, 9, 11)
+    with torch.no_grad():
+        profile = profile_call(lambda: block(x), torch.device("cpu"))
+        assert any("flash" in k or "scaled_dot_product" in k for k in profile.attention_kernels), \
+            profile.attention_kernels  # the fused kernel really ran
+        assert profile.flops == flops(lambda: block.reference(x)) > 0
 
 
 @pytest.mark.parametrize("c, out, v, folds", [(128, 96, 128, True), (40, 24, 8, False)])
@@ -30,6 +51,18 @@ def test_flop_counter_matches_the_step_by_step_multiply_adds(c, out, v, folds):
         assert flops(lambda: block.reference(x)) == 2 * sum(expected["reference"].values())
         context = apnb_macs(h, w, c, c, d, v, fused=False)
         assert flops(lambda: block.context(x)) == 2 * sum(context["annkit"].values())
+
+
+def test_context_with_equal_key_and_value_widths_counts_its_fused_attention():
+    h, w, c, d = 23, 37, 40, 16  # values stay d wide (no projection folds onto the anchors): SDPA runs
+    block = APNB(c, key_channels=d, value_channels=d, dropout=0.0).eval()
+    x = torch.randn(1, c, h, w)
+    steps = apnb_macs(h, w, c, c, d, d, fused=False)["annkit"]
+    assert f"AV ({d} wide values)" in steps
+    with torch.no_grad():
+        profile = profile_call(lambda: block.context(x), torch.device("cpu"))
+    assert any("flash" in k or "scaled_dot_product" in k for k in profile.attention_kernels), profile.attention_kernels
+    assert profile.flops == 2 * sum(steps.values())
 
 
 def test_paper_block_arithmetic_from_ann_facts():

@@ -1,7 +1,8 @@
 """Measuring fairly: time, peak memory, FLOPs and GEMM throughput, the same way for every benchmark.
 
 - time: ``torch.utils.benchmark`` (warm-up, then the median of ``blocked_autorange``) with all threads;
-- FLOPs: ``torch.utils.flop_counter`` — it counts **2 FLOPs per multiply-add** (fvcore/ptflops count 1);
+- FLOPs: ``torch.utils.flop_counter`` — it counts **2 FLOPs per multiply-add** (fvcore/ptflops count 1) — plus
+  formulas for the kernels it does not know on every torch version (``flop_counter``);
 - peak memory: on CUDA ``max_memory_allocated`` after ``reset_peak_memory_stats``; on CPU, which has no
   allocator statistics, the peak total size of live tensor storages created during the call, tracked at the
   ATen dispatch level (kernel-internal scratch buffers are not seen) — the method is named in every report;
@@ -23,11 +24,45 @@ logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 from torch.utils import benchmark  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_flatten  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode, flop_registry  # noqa: E402
 
 CPU_MEMORY_METHOD = "CPU: peak bytes of live tensor storages allocated during the call (ATen dispatch level)"
 CUDA_MEMORY_METHOD = "CUDA: torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus the baseline"
 FLOP_CONVENTION = "torch.utils.flop_counter: 2 FLOPs per multiply-add"
+
+
+def _attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """softmax(QKᵀ)V: queries (B, H, L, E) over keys (B, H, S, E) and values (B, H, S, Ev) — two GEMMs."""
+    b, h, length, e = query
+    s, ev = key[-2], value[-1]
+    return 2 * b * h * length * s * (e + ev)
+
+
+def _attention_backward_flops(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """Its backward, counted as torch counts the CUDA kernels: QKᵀ recomputed, then dV, dP, dQ, dK — five GEMMs."""
+    b, h, length, e = query
+    s, ev = key[-2], value[-1]
+    return 2 * b * h * length * s * (3 * e + 2 * ev)
+
+
+# Fused attention kernels that some torch versions' flop counter does not count: torch 2.14 counts
+# F.scaled_dot_product_attention on CPU as 0 FLOPs (the flash kernel for CPU has no formula there).
+_MISSING_FORMULAS = {
+    "_scaled_dot_product_flash_attention_for_cpu": _attention_flops,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _attention_backward_flops,
+}
+
+
+def flop_counter() -> FlopCounterMode:
+    """``FlopCounterMode`` (2 FLOPs per multiply-add) that also counts fused attention on every supported torch.
+
+    Use it instead of a bare ``FlopCounterMode``: ``with flop_counter() as counter: fn()``, then
+    ``counter.get_total_flops()``. The added formulas replace none the counter has; they fill its gaps.
+    """
+    ops = {getattr(torch.ops.aten, name): formula for name, formula in _MISSING_FORMULAS.items()
+           if hasattr(torch.ops.aten, name)}
+    mapping = {op: formula for op, formula in ops.items() if op not in flop_registry}
+    return FlopCounterMode(display=False, custom_mapping=mapping)
 
 
 def synchronize(device: torch.device) -> None:
@@ -109,12 +144,12 @@ def tensor_bytes(value: object) -> int:
 def profile_call(fn: Callable[[], object], device: torch.device) -> Profile:
     """Run ``fn()`` once, counting FLOPs, peak memory above the baseline and the attention kernels used."""
     instrument = _Instrument()
-    flop_counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     synchronize(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         baseline = torch.cuda.memory_allocated(device)
-    with flop_counter, instrument:
+    with counter, instrument:
         result = fn()
     synchronize(device)
     if device.type == "cuda":
@@ -122,7 +157,7 @@ def profile_call(fn: Callable[[], object], device: torch.device) -> Profile:
     else:
         peak, method = instrument.peak, CPU_MEMORY_METHOD
     kernels = sorted(instrument.attention_ops)
-    return Profile(flop_counter.get_total_flops(), peak, tensor_bytes(result), kernels, method, result)
+    return Profile(counter.get_total_flops(), peak, tensor_bytes(result), kernels, method, result)
 
 
 def gemm_flops_per_second(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
