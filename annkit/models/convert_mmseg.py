@@ -71,13 +71,16 @@ def _rename(key: str) -> str | None:
 
 
 def mmseg_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The model weights of an mmsegmentation checkpoint (its ``state_dict`` entry, or the mapping itself)."""
+    """The model weights of an mmsegmentation checkpoint (its ``state_dict`` entry, or the mapping itself), with
+    the ``module.`` prefix of a DataParallel/DDP-wrapped model removed."""
     state = checkpoint.get("state_dict", checkpoint)
+    if isinstance(state, Mapping):  # a DataParallel / DDP model saves every key under "module."
+        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     if not isinstance(state, Mapping) or not any(k.startswith("decode_head.") for k in state):
         keys = list(state)[:5] if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"not an mmsegmentation segmentor checkpoint: expected 'decode_head.*' keys "
-                         f"(under 'state_dict'), found {keys}")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+                         f"(under 'state_dict', optionally prefixed 'module.'), found {keys}")
+    return state
 
 
 def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

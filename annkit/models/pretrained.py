@@ -23,6 +23,7 @@ from torch import nn
 from annkit.config import ModelConfig
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
 from annkit.models.presets import build, model_config
+from annkit.models.safe_load import load_weights_entry
 from annkit.models.segmentor import Segmentor
 
 _ZOO = "https://download.openmmlab.com/mmsegmentation/v0.5/ann"
@@ -131,7 +132,7 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     ``config`` (a preset name or ModelConfig) fixes the architecture; without it, it is inferred from the weights
     (``convert_mmseg.infer_config``). The conversion is checked by a strict load.
     """
-    state = mmseg_state_dict(load_file(src))
+    state = mmseg_state_dict(load_weights_entry(src)[0])  # mmengine training files: bookkeeping left unloaded
     config = model_config(config) if config is not None else infer_config(state, name=Path(src).stem)
     if align_corners:
         config = model_config(config, align_corners=True)
