@@ -51,7 +51,7 @@ class BackboneConfig:
 
 @dataclass
 class HeadConfig:
-    """A head by name (``ann``, ``fcn``, ``nonlocal``, ``psp``) plus its constructor keyword arguments."""
+    """A head by name (``ann``, ``aspp``, ``fcn``, ``nonlocal``, ``psp``) plus its constructor keyword arguments."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)

@@ -13,11 +13,11 @@ from torch import nn
 
 from annkit.config import HeadConfig, ModelConfig, load_preset
 from annkit.models.backbones import resnet
-from annkit.models.heads import ANNHead, FCNHead, NonLocalHead, PSPHead
+from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.segmentor import Segmentor
 from annkit.models.tiny import TinyBackbone
 
-HEADS = {"ann": ANNHead, "fcn": FCNHead, "nonlocal": NonLocalHead, "psp": PSPHead}
+HEADS = {"ann": ANNHead, "aspp": ASPPHead, "fcn": FCNHead, "nonlocal": NonLocalHead, "psp": PSPHead}
 BACKBONES = ("resnet", "tiny")
 
 
