@@ -82,6 +82,7 @@ def build(name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weight
     aux_head = None
     if config.aux_head is not None:
         aux_head = _build_head(config.aux_head, channels, config.num_classes, "model.aux_head", config.align_corners)
-    model = Segmentor(backbone, head, aux_head, align_corners=config.align_corners, mean=config.mean, std=config.std)
+    model = Segmentor(backbone, head, aux_head, align_corners=config.align_corners, mean=config.mean, std=config.std,
+                      channel_order=config.channel_order)
     model.config = config
     return model
