@@ -48,6 +48,7 @@ def test_bad_contracts_are_named():
 def test_dataset_presets_name_their_classes():
     for name, count, first in (("mmseg_ann_r50_d8_voc12aug", 21, "background"),
                                ("mmseg_ann_r101_d8_cityscapes", 19, "road"),
-                               ("official_ann_r101_cityscapes", 19, "road")):
+                               ("official_ann_r101_cityscapes", 19, "road"),
+                               ("mmseg_ann_r101_d8_ade20k", 150, "wall")):
         config = ModelConfig.from_dict(load_preset(name)["model"])
         assert len(config.classes) == len(config.palette) == count and config.classes[0] == first
