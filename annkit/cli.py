@@ -362,8 +362,8 @@ def _run_engine(args: argparse.Namespace) -> int:
     return main(args)
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_viz, _add_convert, _add_data, _add_engine,
-                                                               _add_models]
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_bench, _add_viz, _add_convert, _add_data, _add_engine, _add_models]
 
 
 def build_parser() -> argparse.ArgumentParser:

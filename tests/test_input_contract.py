@@ -52,3 +52,13 @@ def test_dataset_presets_name_their_classes():
                                ("mmseg_ann_r101_d8_ade20k", 150, "wall")):
         config = ModelConfig.from_dict(load_preset(name)["model"])
         assert len(config.classes) == len(config.palette) == count and config.classes[0] == first
+
+
+def test_new_class_count_drops_the_presets_labels():
+    from annkit.engine.config import resolve
+
+    assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=5).classes is None
+    assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=21).classes[0] == "background"
+    assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=2, classes=["a", "b"]).classes == ("a", "b")
+    model, _ = resolve("voc_ann_r50", {"model.num_classes": 5})
+    assert model.classes is None and model.palette is None

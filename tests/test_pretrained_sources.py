@@ -93,7 +93,8 @@ def test_from_pretrained_baseline_reads_architecture_and_labels(tmp_path, monkey
     state = baseline_layout("aspp", num_classes=21)
     torch.save({"state_dict": state}, tmp_path / "src.pth")
     prefix = sha256_of(tmp_path / "src.pth")[:8]
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda url, dst, **kw: shutil.copyfile(tmp_path / "src.pth", dst))
+    monkeypatch.setattr(torch.hub, "download_url_to_file",
+                        lambda url, dst, **kw: shutil.copyfile(tmp_path / "src.pth", dst))
     row = CHECKPOINTS["deeplabv3_r50-d8_512x512_20k_voc12aug"]
     monkeypatch.setitem(CHECKPOINTS, "deeplabv3_r50-d8_512x512_20k_voc12aug",
                         type(row)(**{**row.__dict__, "url": row.url.replace("596905ef", prefix)}))

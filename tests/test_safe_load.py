@@ -79,6 +79,16 @@ def test_mmengine_training_checkpoint_loads_without_running_its_code(tmp_path, f
         assert (model(images) - mmseg_forward(state, images, depth=18)[0]).abs().max() <= 1e-4
 
 
+def test_legacy_format_with_numpy_scalars(tmp_path, fake_mmengine):
+    """The official ANN files: torch < 1.6 (non-zip) format, numpy scalars in ``runner_state``."""
+    state = {"module.w": torch.randn(3)}
+    torch.save({"state_dict": state, "runner_state": {"max_performance": np.float64(0.799)},
+                "hub": HistoryBuffer([1])}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    checkpoint, replaced = load_weights_entry(tmp_path / "legacy.pth")
+    assert RAN == [] and torch.equal(checkpoint["state_dict"]["module.w"], state["module.w"])
+    assert isinstance(checkpoint["runner_state"]["max_performance"], Opaque) and len(replaced) >= 2
+
+
 def test_stand_ins_never_reach_the_weights(tmp_path, fake_mmengine):
     torch.save({"state_dict": {"w": torch.zeros(1), "hook": HistoryBuffer([1])}}, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match=r"non-tensor objects at \['hook'\]"):

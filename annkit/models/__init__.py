@@ -1,7 +1,8 @@
 """annkit.models — the whole ANN network and its baselines (paper Fig. 1 and Sec. 4).
 
 - backbones: dilated ResNet-18/34/50/101 (torchvision or mmsegmentation V1c deep stem), ``TinyBackbone``;
-- heads: ``ANNHead`` (AFNB → 3×3 conv → APNB → classifier), ``FCNHead``, ``NonLocalHead``, ``PSPHead``, ``ASPPHead``;
+- heads: ``ANNHead`` (AFNB → 3×3 conv → APNB → classifier), ``FCNHead``, ``NonLocalHead``, ``PSPHead``,
+  ``ASPPHead``;
 - ``Segmentor``: backbone + head + auxiliary head, logits at input size;
 - ``build(preset)``: YAML presets in ``annkit/configs``; ``from_pretrained(name)``: trained checkpoints —
   mmsegmentation's ANN and baselines, the official ANN — downloaded, hash-checked, converted and strictly loaded;
@@ -23,6 +24,7 @@ from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
 __all__ = [
     "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_official_checkpoint", "fold_batchnorm",
     "from_pretrained", "list_pretrained", "load", "prepare",
-    "save", "ANNHead", "ASPPHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor",
+    "save", "ANNHead", "ASPPHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone",
+    "Segmentor",
     "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
 ]

@@ -13,7 +13,8 @@ Facts from the official code (``models/seg/nets/annn.py``, ``models/seg/utils/{a
 - ``context.0`` (3×3 conv 2048→512, with bias) → ``context.1.0`` (BN) → ReLU → ``context.2`` = APNB with
   ``stages.0.f_query`` the *same module* as ``f_key`` (saved under both names) and ``conv_bn_dropout`` = conv (with
   bias) → BN → ReLU → Dropout2d(0.05); ``cls`` the classifier;
-- auxiliary ``dsn``: 3×3 conv 1024→512 (with bias) → BN → ReLU → Dropout2d(0.05) → 1×1 classifier (``dsn.3``);
+- auxiliary ``dsn``: 3×3 conv 1024→512 (with bias) → BN → ReLU → Dropout2d(0.05) → 1×1 classifier
+  (``dsn.3``);
 - input BGR on the 0–255 scale minus [102.9801, 115.9465, 122.7717], std 1; logits resized with align_corners=True.
 annkit's convs before a BN carry no bias; a conv bias b before BN is folded exactly into BN's running mean
 (BN(Wx + b) with mean μ equals BN(Wx) with mean μ − b, in eval mode).
@@ -32,7 +33,8 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
     ("backbone.prefix.conv2.", "backbone.stem.3."), ("backbone.prefix.bn2.", "backbone.stem.4."),
     ("backbone.prefix.conv3.", "backbone.stem.6."), ("backbone.prefix.bn3.", "backbone.stem.7."),
     ("backbone.layer", "backbone.layer"),
-    ("fusion.stages.0.f_query.0.", "head.fusion.query.conv."), ("fusion.stages.0.f_query.1.0.", "head.fusion.query.norm."),
+    ("fusion.stages.0.f_query.0.", "head.fusion.query.conv."),
+    ("fusion.stages.0.f_query.1.0.", "head.fusion.query.norm."),
     ("fusion.stages.0.f_key.0.", "head.fusion.key.conv."), ("fusion.stages.0.f_key.1.0.", "head.fusion.key.norm."),
     ("fusion.stages.0.f_value.", "head.fusion.value."), ("fusion.stages.0.W.", "head.fusion.out."),
     ("fusion.conv_bn_dropout.0.", "head.fusion.fuse.conv."), ("fusion.conv_bn_dropout.1.", "head.fusion.fuse.norm."),
@@ -56,8 +58,8 @@ def official_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor
     state = checkpoint.get("state_dict", checkpoint)
     if isinstance(state, Mapping):
         state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    if not isinstance(state, Mapping) or "backbone.prefix.conv1.weight" not in state or "fusion.conv_bn_dropout.0.weight" \
-            not in state:
+    required = ("backbone.prefix.conv1.weight", "fusion.conv_bn_dropout.0.weight")
+    if not isinstance(state, Mapping) or any(key not in state for key in required):
         keys = list(state)[:5] if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"not an official ANN (MendelXu/ANN) checkpoint: expected 'module.backbone.prefix.*' and "
                          f"'module.fusion.*' keys under 'state_dict', found {keys}")

@@ -127,7 +127,8 @@ class ASPPHead(nn.Module):
 
     Parallel branches on stage 5: image pooling (global average → 1×1 conv+BN+ReLU → broadcast back) and one
     conv+BN+ReLU per dilation (1×1 for dilation 1, else 3×3 with that dilation; 1, 12, 24, 36 at output stride 8);
-    concat → 3×3 conv+BN+ReLU → dropout → classifier. (B, C, H, W) → (B, K, H, W). Context by dilation, no attention.
+    concat → 3×3 conv+BN+ReLU → dropout → classifier. (B, C, H, W) → (B, K, H, W). Context by dilation, no
+    attention.
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512,

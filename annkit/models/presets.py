@@ -23,7 +23,8 @@ BACKBONES = ("resnet", "tiny")
 
 def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides: Any) -> ModelConfig:
     """Resolve a preset name, a preset dict (with a ``model`` section) or a ModelConfig, then apply top-level
-    ``overrides`` of the model section (e.g. ``num_classes=5``, ``align_corners=True``)."""
+    ``overrides`` of the model section (e.g. ``num_classes=5``, ``align_corners=True``). A new ``num_classes``
+    drops the preset's class names and palette (they name the old ids) unless ``classes``/``palette`` are given."""
     if isinstance(name_or_config, ModelConfig):
         config = name_or_config
     elif isinstance(name_or_config, str):
@@ -33,7 +34,10 @@ def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides
     else:
         raise TypeError(f"expected a preset name, a dict or a ModelConfig, got {type(name_or_config).__name__}")
     if overrides:
-        config = ModelConfig.from_dict({**config.to_dict(), **overrides})
+        data = config.to_dict()
+        if overrides.get("num_classes", config.num_classes) != config.num_classes:  # another label set: its
+            data.update(classes=None, palette=None)  # names and colours are the caller's (overrides) or none
+        config = ModelConfig.from_dict({**data, **overrides})
     return config
 
 

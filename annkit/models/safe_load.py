@@ -5,7 +5,8 @@ checkpoints also hold the runner's bookkeeping — ``message_hub`` with ``mmengi
 numpy scalars and arrays, optimizer and scheduler state — so ``weights_only=True`` refuses the whole file, although
 the model weights (``state_dict``) are plain tensors. Turning ``weights_only`` off would execute whatever the pickle
 names. Instead, ``load_weights_entry`` lists the pickle's unknown globals (``torch.serialization.
-get_unsafe_globals_in_checkpoint``, a static scan), allowlists an **inert stand-in** under each name
+get_unsafe_globals_in_checkpoint``, a static scan; for legacy non-zip files, the names ``weights_only`` refuses one
+by one), allowlists an **inert stand-in** under each name
 (``Opaque``: it records its constructor arguments and pickled state and does nothing else) and loads with
 ``weights_only=True`` still on. Nothing from the named modules is imported or called; torch's own blocklist
 (``os``, ``sys``, …) still refuses those modules outright. The requested entry must then hold tensors only.
@@ -14,10 +15,15 @@ get_unsafe_globals_in_checkpoint``, a static scan), allowlists an **inert stand-
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+_MAX_STAND_INS = 64
 
 
 class Opaque:
@@ -42,6 +48,30 @@ def _stand_in(qualname: str) -> type:
     return type(qualname.rsplit(".", 1)[-1], (Opaque,), {"qualname": qualname, "__module__": __name__})
 
 
+def _load_with_stand_ins(path: Path) -> tuple[Any, list[str]]:
+    """``torch.load(weights_only=True)``, with an ``Opaque`` stand-in allowlisted under each global it refuses.
+
+    The names come from a static scan of the pickle for zip files; the legacy (pre-1.6, non-zip) format — the
+    official ANN files — has no such scan in torch, so there each refusal names the next global to stand in for.
+    """
+    replaced: list[str] = []
+    if zipfile.is_zipfile(path):
+        replaced = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    for _ in range(_MAX_STAND_INS):
+        try:
+            with torch.serialization.safe_globals([(_stand_in(name), name) for name in replaced]):
+                return torch.load(path, map_location="cpu", weights_only=True), replaced
+        except pickle.UnpicklingError as err:
+            refused = re.search(r"GLOBAL (\S+) was not an allowed global", str(err))
+            if refused is None:
+                raise
+            name = refused.group(1) if "." in refused.group(1) else f"builtins.{refused.group(1)}"
+            if name in replaced:
+                raise
+            replaced.append(name)
+    raise pickle.UnpicklingError(f"more than {_MAX_STAND_INS} non-weights classes: {replaced[:5]} …")
+
+
 def _read_error(path: Path, err: Exception) -> ValueError:
     return ValueError(f"cannot read checkpoint {path} as weights (torch.load weights_only=True): {err}")
 
@@ -55,18 +85,9 @@ def load_weights_entry(path: str | Path, entry: str = "state_dict") -> tuple[dic
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    replaced: list[str] = []
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        try:
-            replaced = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-            stand_ins = [(_stand_in(name), name) for name in replaced]
-            with torch.serialization.safe_globals(stand_ins):
-                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise _read_error(path, err) from err
-    except Exception as err:  # truncated zip, not a torch file
+        checkpoint, replaced = _load_with_stand_ins(path)
+    except Exception as err:  # truncated zip, not a torch file, a blocklisted module
         raise _read_error(path, err) from err
     if not isinstance(checkpoint, dict):
         raise ValueError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict of weights")
