@@ -1,5 +1,6 @@
-"""mmsegmentation's DeepLabV3 (ASPPHead) and NonLocal (NLHead) checkpoints → annkit, checked against forward passes
-written from mmsegmentation's and mmcv's module semantics with ``torch.nn.functional`` only (not annkit)."""
+"""mmsegmentation's baseline checkpoints — DeepLabV3 (ASPPHead), NonLocal (NLHead), FCN (FCNHead), PSPNet (PSPHead)
+— → annkit, checked against forward passes written from mmsegmentation's and mmcv's module semantics with
+``torch.nn.functional`` only (not annkit)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from annkit.models.presets import build
 from test_convert_mmseg import _backbone, _cba, _conv, _conv_module, mmseg_layout
 
 DILATIONS = (1, 12, 24, 36)
+PSP_SCALES = (1, 2, 3, 6)
 
 
 def baseline_layout(head: str, num_classes=5, channels=32, seed=0):
@@ -24,6 +26,14 @@ def baseline_layout(head: str, num_classes=5, channels=32, seed=0):
         for i, d in enumerate(DILATIONS):
             _conv_module(s, f"decode_head.aspp_modules.{i}", channels, c5, 1 if d == 1 else 3)
         _conv_module(s, "decode_head.bottleneck", channels, (len(DILATIONS) + 1) * channels, 3)
+    elif head == "fcn":  # fcn_r50-d8: two 3×3 convs, then concat with the input
+        _conv_module(s, "decode_head.convs.0", channels, c5, 3)
+        _conv_module(s, "decode_head.convs.1", channels, channels, 3)
+        _conv_module(s, "decode_head.conv_cat", channels, c5 + channels, 3)
+    elif head == "psp":
+        for i in range(len(PSP_SCALES)):
+            _conv_module(s, f"decode_head.psp_modules.{i}.1", channels, c5, 1)
+        _conv_module(s, "decode_head.bottleneck", channels, c5 + len(PSP_SCALES) * channels, 3)
     else:
         inter = channels // 2
         _conv_module(s, "decode_head.convs.0", channels, c5, 3)
@@ -59,6 +69,14 @@ def mmseg_baseline_forward(s, images, head):
     x = feats[3]
     if head == "aspp":
         out = _aspp(s, x)
+    elif head == "fcn":
+        out = _cba(s, "decode_head.convs.1", _cba(s, "decode_head.convs.0", x, padding=1), padding=1)
+        out = _cba(s, "decode_head.conv_cat", torch.cat([x, out], 1), padding=1)
+    elif head == "psp":  # PPM: adaptive pool → ConvModule → bilinear back; concat after the input
+        outs = [x] + [F.interpolate(_cba(s, f"decode_head.psp_modules.{i}.1", F.adaptive_avg_pool2d(x, scale)),
+                                    size=x.shape[-2:], mode="bilinear", align_corners=False)
+                      for i, scale in enumerate(PSP_SCALES)]
+        out = _cba(s, "decode_head.bottleneck", torch.cat(outs, 1), padding=1)
     else:
         out = _cba(s, "decode_head.convs.1", _nonlocal(s, _cba(s, "decode_head.convs.0", x, padding=1)), padding=1)
         out = _cba(s, "decode_head.conv_cat", torch.cat([x, out], 1), padding=1)
@@ -66,7 +84,7 @@ def mmseg_baseline_forward(s, images, head):
     return F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
 
-@pytest.mark.parametrize("head", ["aspp", "nonlocal"])
+@pytest.mark.parametrize("head", ["aspp", "nonlocal", "fcn", "psp"])
 def test_baseline_conversion_matches_mmseg_forward(head):
     state = baseline_layout(head)
     config = infer_config(state)
