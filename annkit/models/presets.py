@@ -2,7 +2,8 @@
 
 Presets live in ``annkit/configs/*.yaml`` (``annkit.config.preset_names()`` lists them): ``voc_ann_r101`` (the
 paper's recipe), ``voc_ann_r50``, the mmsegmentation-compatible ``mmseg_ann_r{50,101}_d8_{voc12aug,cityscapes,
-ade20k}``, and the CPU teaching presets ``tiny_ann`` and ``tiny_fcn``.
+ade20k}``, the official ANN's ``official_ann_r101_cityscapes``, and the CPU teaching presets ``tiny_ann`` and
+``tiny_fcn``.
 """
 
 from __future__ import annotations
