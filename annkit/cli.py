@@ -85,7 +85,7 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     sources = convert.add_subparsers(dest="convert_source", required=True, metavar="SOURCE")
     mmseg = sources.add_parser(
         "mmseg",
-        help="mmsegmentation ANN/FCN/PSP ResNetV1c checkpoint -> annkit model file",
+        help="mmsegmentation ANN/FCN/PSP/DeepLabV3/NonLocal ResNetV1c checkpoint -> annkit model file",
         description="Map an mmsegmentation checkpoint's keys onto annkit's model, load it strictly and save "
         "{config, state_dict} (load with annkit.models.load). The architecture is read from the weights "
         "unless --preset names it.",
@@ -97,6 +97,18 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     mmseg.add_argument("--align-corners", action="store_true",
                        help="resize logits with align_corners=True (mmsegmentation's 769x769 Cityscapes models)")
     mmseg.set_defaults(func=_run_convert_mmseg)
+    official = sources.add_parser(
+        "official",
+        help="official ANN (MendelXu/ANN) checkpoint -> annkit model file",
+        description="Map an official ANN checkpoint (deep-base ResNet, 'module.' keys) onto annkit's model, fold "
+        "its conv biases into BN, load strictly and save {config, state_dict} with the BGR input contract.",
+    )
+    official.add_argument("checkpoint", metavar="CKPT",
+                          help="official .pth file (e.g. fs_annn_cityscapes_segohem_latest.pth)")
+    official.add_argument("output", metavar="OUT", help="annkit model file to write")
+    official.add_argument("--preset", default="official_ann_r101_cityscapes",
+                          help="annkit preset the weights must fit")
+    official.set_defaults(func=_run_convert_official)
 
 
 def _run_convert_mmseg(args: argparse.Namespace) -> int:
@@ -106,6 +118,45 @@ def _run_convert_mmseg(args: argparse.Namespace) -> int:
                                      align_corners=args.align_corners)
     print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
           f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
+    return 0
+
+
+def _run_convert_official(args: argparse.Namespace) -> int:
+    from annkit.models.pretrained import convert_official_checkpoint
+
+    model = convert_official_checkpoint(args.checkpoint, args.output, config=args.preset)
+    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+          f"ResNet-{model.config.backbone.depth} ({model.config.backbone.stem}) + {model.config.head.name} head, "
+          f"{model.config.channel_order} input")
+    return 0
+
+
+def _add_models(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="the registry of trained models")
+    actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="name, family, dataset, backbone, crop, published mIoU, source",
+                                 description="Every checkpoint annkit.models.from_pretrained knows.")
+    listing.add_argument("--family", default=None, help="only this family (ann, fcn, psp, deeplabv3, nonlocal)")
+    listing.add_argument("--dataset", default=None, help="only this dataset (voc12aug, cityscapes, ade20k)")
+    listing.add_argument("--markdown", action="store_true", help="the README's Markdown table")
+    listing.set_defaults(func=_run_models_list)
+
+
+def _run_models_list(args: argparse.Namespace) -> int:
+    from annkit.models.zoo import list_pretrained, markdown_table
+
+    rows = list_pretrained(args.family, args.dataset)
+    if args.markdown:
+        print(markdown_table(rows))
+        return 0
+    columns = ("name", "family", "dataset", "backbone", "crop", "miou", "miou_ms", "split", "size_mb", "url")
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    table = [columns] + [tuple(cell(row[c]) for c in columns) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns) - 1)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])
     return 0
 
 
@@ -311,7 +362,8 @@ def _run_engine(args: argparse.Namespace) -> int:
     return main(args)
 
 
-_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_viz, _add_convert, _add_data, _add_engine]
+_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_bench, _add_viz, _add_convert, _add_data, _add_engine, _add_models]
 
 
 def build_parser() -> argparse.ArgumentParser:

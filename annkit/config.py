@@ -8,8 +8,11 @@ section (what to build, how to run it) and leaves the other sections (``train``,
       head: {name: ann, channels: 512, ...}        # every key but ``name`` goes to the head's constructor
       aux_head: {name: fcn, channels: 256, ...}    # or null
       align_corners: false
-      mean: [0.485, 0.456, 0.406]                  # RGB images in [0, 1]: (image - mean) / std
+      mean: [0.485, 0.456, 0.406]                  # per R, G, B channel, images in [0, 1]: (image - mean) / std
       std: [0.229, 0.224, 0.225]
+      channel_order: RGB                           # the order the network reads (BGR: the official ANN models)
+      classes: [background, aeroplane, ...]        # optional: class names, index = class id
+      palette: [[0, 0, 0], [128, 0, 0], ...]       # optional: RGB colour per class id, for predictions
       runtime: {amp_dtype: null, channels_last: false, compile: false, fold_bn: true}
 """
 
@@ -23,6 +26,10 @@ from typing import Any
 import yaml
 
 AMP_DTYPES = (None, "bfloat16", "float16")
+CHANNEL_ORDERS = ("RGB", "BGR")
+#: ImageNet statistics per R, G, B channel of images in [0, 1] (torchvision's; mmseg's 0–255 values / 255)
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 CONFIG_DIR = Path(__file__).with_name("configs")
 
 
@@ -51,7 +58,7 @@ class BackboneConfig:
 
 @dataclass
 class HeadConfig:
-    """A head by name (``ann``, ``fcn``, ``nonlocal``, ``psp``) plus its constructor keyword arguments."""
+    """A head by name (``ann``, ``aspp``, ``fcn``, ``nonlocal``, ``psp``) plus its constructor keyword arguments."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +91,12 @@ class RuntimeConfig:
 
 @dataclass
 class ModelConfig:
-    """A whole segmentation model: backbone + head (+ auxiliary head), output resampling and input normalisation."""
+    """A whole segmentation model: backbone + head (+ auxiliary head), output resampling, and its input contract.
+
+    The input contract travels with the model (and every checkpoint annkit writes): images in [0, 1] are
+    normalised per channel with ``mean``/``std`` (listed R, G, B whatever the order), then given to the network in
+    ``channel_order``; logits are resized with ``align_corners``; ``classes``/``palette`` name and colour the ids.
+    """
 
     name: str
     num_classes: int
@@ -92,9 +104,20 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=lambda: HeadConfig("ann"))
     aux_head: HeadConfig | None = None
     align_corners: bool = False
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    channel_order: str = "RGB"
+    classes: tuple[str, ...] | None = None
+    palette: tuple[tuple[int, int, int], ...] | None = None
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"model.channel_order must be one of {CHANNEL_ORDERS}, got {self.channel_order!r}")
+        for key in ("classes", "palette"):
+            value = getattr(self, key)
+            if value is not None and len(value) != self.num_classes:
+                raise ValueError(f"model.{key} has {len(value)} entries, expected num_classes = {self.num_classes}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -114,6 +137,10 @@ class ModelConfig:
         for key in ("mean", "std"):
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
+        if data.get("classes") is not None:
+            data["classes"] = tuple(str(c) for c in data["classes"])
+        if data.get("palette") is not None:
+            data["palette"] = tuple(tuple(int(v) for v in colour) for colour in data["palette"])
         config = _from_mapping(cls, data, "model")
         if not isinstance(config.num_classes, int) or config.num_classes < 1:
             raise ValueError(f"model.num_classes must be a positive integer, got {config.num_classes!r}")
@@ -126,6 +153,8 @@ class ModelConfig:
         out["aux_head"] = self.aux_head.to_dict() if self.aux_head is not None else None
         out["backbone"]["channels"] = list(self.backbone.channels)
         out["mean"], out["std"] = list(self.mean), list(self.std)
+        out["classes"] = list(self.classes) if self.classes is not None else None
+        out["palette"] = [list(c) for c in self.palette] if self.palette is not None else None
         return out
 
 

@@ -216,3 +216,16 @@ def test_architecture_mismatch_names_missing_and_unexpected_keys():
     model = build(infer_config(mmseg_layout(18, channels=64, project=32, aux_channels=32)), backbone_weights=False)
     with pytest.raises(ValueError, match=r"missing \(1\): \['head.fusion.value.bias'\].*unexpected \(1\)"):
         load_state_dict_strict(model, state)
+
+
+if __name__ == "__main__":  # the README's equivalence numbers: python tests/test_convert_mmseg.py
+    for depth, align_corners, widths in ((50, False, dict(channels=512, project=256, aux_channels=256)),
+                                         (18, True, dict(channels=64, project=32, aux_channels=32))):
+        weights = mmseg_layout(depth, num_classes=21, **widths)
+        model = build(infer_config(weights, align_corners=align_corners), backbone_weights=False).eval()
+        model.load_state_dict(convert_state_dict(weights))
+        images = torch.randn(1, 3, 67, 45)
+        with torch.no_grad():
+            ours, theirs = model(images), mmseg_forward(weights, images, depth, align_corners)[0]
+        print(f"R-{depth}: max |diff| {(ours - theirs).abs().max():.1e}, "
+              f"rel-L2 {(ours - theirs).norm() / theirs.norm():.1e}")

@@ -18,12 +18,18 @@ SMALL = dict(channels=64, project=32, aux_channels=32)
 
 
 def test_registry_covers_the_zoo():
-    assert len(CHECKPOINTS) == 12
-    for name, entry in CHECKPOINTS.items():
-        assert entry.url.startswith("https://download.openmmlab.com/mmsegmentation/v0.5/ann/")
-        assert name in entry.url and len(entry.hash_prefix) == 8 and entry.preset in preset_names()
+    mmseg = {name: entry for name, entry in CHECKPOINTS.items() if entry.source == "mmseg"}
+    assert sum(entry.family == "ann" for entry in mmseg.values()) == 12
+    assert {entry.family for entry in mmseg.values()} == {"ann", "fcn", "psp", "deeplabv3", "nonlocal"}
+    for name, entry in mmseg.items():
+        assert entry.url.startswith("https://download.openmmlab.com/mmsegmentation/v0.5/")
+        assert name in entry.url and len(entry.hash_prefix) == 8
+        assert entry.preset in preset_names() if entry.family == "ann" else entry.preset is None
         assert entry.align_corners == ("769x769" in name)
+        assert entry.dataset in name and entry.crop in name and entry.miou > 0
     assert CHECKPOINTS["ann_r50-d8_512x512_20k_voc12aug"].hash_prefix == "dfcb1c62"
+    official = [entry for entry in CHECKPOINTS.values() if entry.source == "official"]
+    assert len(official) == 2 and all(e.preset in preset_names() and "drive.google.com" in e.url for e in official)
 
 
 def test_download_without_network_fails_clearly(tmp_path, monkeypatch):

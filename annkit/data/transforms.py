@@ -18,8 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, fraction of 255
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from annkit.config import IMAGENET_MEAN, IMAGENET_STD  # one definition (RGB, fraction of 255); re-exported
 
 
 def _to_float_and_normalize(mean, std) -> list[v2.Transform]:

@@ -246,7 +246,11 @@ def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
 
 def resolve(preset: str | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
     """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
-    data = merge(load_preset(preset) if isinstance(preset, str) else preset, overrides)
+    base = load_preset(preset) if isinstance(preset, str) else preset
+    data = merge(base, overrides)
+    if data["model"].get("num_classes") != (base.get("model") or {}).get("num_classes"):  # another label set:
+        for key in ("classes", "palette"):  # the preset's names and colours do not apply
+            data["model"][key] = (overrides or {}).get(f"model.{key}")
     try:
         model = ModelConfig.from_dict(data["model"])
     except (TypeError, ValueError) as err:

@@ -4,10 +4,12 @@ ANN reads two backbone stages: stage 4 (``layer3``, 1024 channels for ResNet-50/
 AFNB and the auxiliary FCN head; stage 5 (``layer4``, 2048 channels) feeds AFNB's queries. Both sit at output
 stride 8 because the last two stages trade their stride for dilation (Yu & Koltun's dilated convolutions).
 
-Two stems share the same four stages:
+Three stems share the same four stages:
 - ``"torchvision"``: the 7×7 stride-2 conv of torchvision's ResNet, so torchvision's ImageNet weights load;
 - ``"deep"``: mmsegmentation's ResNetV1c stem, three 3×3 convs with 32-32-64 channels, so mmsegmentation's
-  ``*-D8`` checkpoints convert with identical parameter names (``stem.0`` … ``stem.7``, ``layerK.i.convJ`` …).
+  ``*-D8`` checkpoints convert with identical parameter names (``stem.0`` … ``stem.7``, ``layerK.i.convJ`` …);
+- ``"deep_base"``: the official ANN code's (torchcv's) "deep base" stem, 3×3 convs 64-64-128, so the first block
+  reads 128 channels ("in-planes 128"), and its max pool rounds up (``ceil_mode=True``).
 
 Bottleneck stages (ResNet-50/101) are torchvision's, built with ``replace_stride_with_dilation``; its per-block
 dilations (stage 4: 1, 2, 2, …; stage 5: 2, 4, 4, …) equal mmsegmentation's ``contract_dilation=True``.
@@ -32,7 +34,7 @@ DEPTHS: dict[int, tuple[int, int, int, int]] = {
 _DILATE: dict[int, tuple[bool, bool, bool]] = {
     8: (False, True, True), 16: (False, False, True), 32: (False, False, False),
 }
-STEMS = ("torchvision", "deep")
+STEMS = ("torchvision", "deep", "deep_base")
 
 
 class ResNetBackbone(nn.Module):
@@ -43,10 +45,11 @@ class ResNetBackbone(nn.Module):
     "low" (stage 4) and "high" (stage 5) features that ANN's head reads.
     """
 
-    def __init__(self, stem: nn.Sequential, stages: list[nn.Sequential], out_channels: tuple[int, ...]) -> None:
+    def __init__(self, stem: nn.Sequential, stages: list[nn.Sequential], out_channels: tuple[int, ...],
+                 ceil_mode: bool = False) -> None:
         super().__init__()
         self.stem = stem
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=ceil_mode)
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.out_channels = out_channels
 
@@ -59,10 +62,11 @@ class ResNetBackbone(nn.Module):
         return c2, c3, c4, c5
 
 
-def deep_stem() -> nn.Sequential:
-    """mmsegmentation's ResNetV1c stem: 3×3 convs 3→32 (stride 2) →32 →64, each + BN + ReLU (output stride 2)."""
+def deep_stem(width: int = 32) -> nn.Sequential:
+    """A "deep" stem: 3×3 convs 3→w (stride 2) →w →2w, each + BN + ReLU (output stride 2). w = 32 is
+    mmsegmentation's ResNetV1c; w = 64 is the official ANN code's deep base (output 128 channels)."""
     layers: list[nn.Module] = []
-    for c_in, c_out, stride in ((3, 32, 2), (32, 32, 1), (32, 64, 1)):
+    for c_in, c_out, stride in ((3, width, 2), (width, width, 1), (width, 2 * width, 1)):
         layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
                    nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
@@ -98,7 +102,15 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
             tv = torchvision.models.get_model(f"resnet{depth}", weights=tv_weights)
             for ours, theirs in zip(stages, (tv.layer1, tv.layer2, tv.layer3, tv.layer4)):
                 ours.load_state_dict(theirs.state_dict())
-    if stem == "deep":
+    if stem == "deep_base":  # 128 stem channels: the first block's 1×1 conv and shortcut read 128, not 64
+        if depth < 50:
+            raise ValueError(f"the 'deep_base' stem is built for ResNet-50/101 (the official ANN models), "
+                             f"not ResNet-{depth}")
+        first = stages[0][0]
+        first.conv1 = nn.Conv2d(128, first.conv1.out_channels, 1, bias=False)
+        first.downsample[0] = nn.Conv2d(128, first.downsample[0].out_channels, 1, bias=False)
+        stem_module = deep_stem(64)
+    elif stem == "deep":
         stem_module = deep_stem()
     elif tv_weights is not None:
         stem_module = nn.Sequential(tv.conv1, tv.bn1, tv.relu)
@@ -106,7 +118,7 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
         stem_module = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
                                     nn.ReLU(inplace=True))
         nn.init.kaiming_normal_(stem_module[0].weight, mode="fan_out", nonlinearity="relu")
-    return ResNetBackbone(stem_module, stages, out_channels)
+    return ResNetBackbone(stem_module, stages, out_channels, ceil_mode=stem == "deep_base")
 
 
 def _basic_stages(depth: int, dilate: list[bool]) -> tuple[list[nn.Sequential], tuple[int, ...]]:

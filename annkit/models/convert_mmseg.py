@@ -1,4 +1,5 @@
-"""Convert mmsegmentation checkpoints (ANN, and FCN/PSP heads on ResNetV1c) into annkit state dicts.
+"""Convert mmsegmentation checkpoints (ANN, and the FCN/PSP/DeepLabV3/NonLocal baselines on ResNetV1c) into annkit
+state dicts.
 
 Facts from mmsegmentation's source (``mmseg/models/decode_heads/ann_head.py``, ``utils/self_attention_block.py``,
 ``backbones/resnet.py``; read, not copied):
@@ -12,7 +13,10 @@ Facts from mmsegmentation's source (``mmseg/models/decode_heads/ann_head.py``, `
   APNB = ``decode_head.context.stages.0`` where ``share_key_query=True`` makes ``query_project`` the *same
   module* as ``key_project``, saved under both names — checked equal, stored once as ``query_key``;
 - ``conv_seg`` = ``classifier``; the auxiliary FCN head's ``convs.N`` / ``conv_cat`` keep their names;
-- PSPHead: ``decode_head.psp_modules.i.1`` (the ConvModule after the adaptive pool) = ``head.branches.i``.
+- PSPHead: ``decode_head.psp_modules.i.1`` (the ConvModule after the adaptive pool) = ``head.branches.i``;
+- ASPPHead: ``image_pool.1`` (ConvModule after the global pool), ``aspp_modules.i``, ``bottleneck``;
+- NLHead: ``convs.0`` → mmcv ``NonLocal2d`` (``g``/``theta``/``phi``: 1×1 convs with bias; ``conv_out``: conv
+  without bias + BN; residual) → ``convs.1`` → ``conv_cat`` = annkit's ``NonLocalHead(post_conv, concat_input)``.
 Only one query scale (``stages.0``) exists in every released ANN config; others are rejected by name.
 """
 
@@ -39,6 +43,8 @@ _PREFIXES: tuple[tuple[str, str, bool], ...] = (
     ("decode_head.context.stages.0.out_project.", "head.context.out.", False),
     ("decode_head.context.bottleneck.", "head.context.fuse.", True),
     ("decode_head.bottleneck.", "head.bottleneck.", True),
+    ("decode_head.image_pool.1.", "head.image_pool.", True),
+    ("decode_head.aspp_modules.", "head.branches.", True),
     ("decode_head.convs.", "head.convs.", True),
     ("decode_head.conv_cat.", "head.conv_cat.", True),
     ("decode_head.conv_seg.", "head.classifier.", False),
@@ -46,11 +52,21 @@ _PREFIXES: tuple[tuple[str, str, bool], ...] = (
     ("auxiliary_head.conv_cat.", "aux_head.conv_cat.", True),
     ("auxiliary_head.conv_seg.", "aux_head.classifier.", False),
 )
+# NLHead = FCNHead(num_convs=2) with mmcv's NonLocal2d between its convs; these rules come first for it
+_NONLOCAL: tuple[tuple[str, str, bool], ...] = (
+    ("decode_head.convs.0.", "head.bottleneck.", True),
+    ("decode_head.convs.1.", "head.post.", True),
+    ("decode_head.nl_block.g.conv.", "head.context.g.", False),
+    ("decode_head.nl_block.theta.conv.", "head.context.theta.", False),
+    ("decode_head.nl_block.phi.conv.", "head.context.phi.", False),
+    ("decode_head.nl_block.conv_out.conv.", "head.context.out.", False),
+    ("decode_head.nl_block.conv_out.bn.", "head.context.out_norm.", False),
+)
 _SHARED_QUERY = "decode_head.context.stages.0.query_project."
 _SHARED_KEY = "decode_head.context.stages.0.key_project."
 
 
-def _rename(key: str) -> str | None:
+def _rename(key: str, nonlocal_head: bool = False) -> str | None:
     """The annkit name of mmsegmentation parameter ``key``, or None if the layout is unknown."""
     psp = "decode_head.psp_modules."
     if key.startswith(psp):  # psp_modules.<i>.1 is the ConvModule after adaptive pool <i>
@@ -59,7 +75,7 @@ def _rename(key: str) -> str | None:
             return None
         target, conv_module = f"head.branches.{index}.", True
     else:
-        for source, target, conv_module in _PREFIXES:
+        for source, target, conv_module in (_NONLOCAL if nonlocal_head else ()) + _PREFIXES:
             if key.startswith(source):
                 rest = key[len(source):]
                 break
@@ -71,13 +87,16 @@ def _rename(key: str) -> str | None:
 
 
 def mmseg_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The model weights of an mmsegmentation checkpoint (its ``state_dict`` entry, or the mapping itself)."""
+    """The model weights of an mmsegmentation checkpoint (its ``state_dict`` entry, or the mapping itself), with
+    the ``module.`` prefix of a DataParallel/DDP-wrapped model removed."""
     state = checkpoint.get("state_dict", checkpoint)
+    if isinstance(state, Mapping):  # a DataParallel / DDP model saves every key under "module."
+        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     if not isinstance(state, Mapping) or not any(k.startswith("decode_head.") for k in state):
         keys = list(state)[:5] if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"not an mmsegmentation segmentor checkpoint: expected 'decode_head.*' keys "
-                         f"(under 'state_dict'), found {keys}")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+                         f"(under 'state_dict', optionally prefixed 'module.'), found {keys}")
+    return state
 
 
 def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -87,6 +106,10 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     ``key_project`` (they must be one shared module).
     """
     converted, unknown = {}, []
+    nonlocal_head = "decode_head.nl_block.g.conv.weight" in state
+    if nonlocal_head:  # mmcv's conv_out has no bias (BN follows); annkit's NonLocal2d.out has one: zero
+        out = state["decode_head.nl_block.conv_out.conv.weight"]
+        converted["head.context.out.bias"] = out.new_zeros(out.shape[0])
     for key, tensor in state.items():
         if key.startswith(_SHARED_QUERY):
             twin = _SHARED_KEY + key[len(_SHARED_QUERY):]
@@ -94,7 +117,7 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
                 raise ValueError(f"APNB's shared query/key projection differs: {key!r} != {twin!r}; "
                                  "mmsegmentation saves one module under both names")
             continue
-        new = _rename(key)
+        new = _rename(key, nonlocal_head)
         if new is None:
             unknown.append(key)
         else:
@@ -106,7 +129,7 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 
 def infer_config(state: Mapping[str, torch.Tensor], *, name: str = "mmseg_converted",
                  align_corners: bool = False) -> ModelConfig:
-    """The annkit ``ModelConfig`` an mmsegmentation ANN/FCN/PSP ResNetV1c-D8 state dict describes.
+    """The annkit ``ModelConfig`` an mmsegmentation ANN/FCN/PSP/ASPP/NL ResNetV1c-D8 state dict describes.
 
     Depth, block type, head kind and widths, class count and the auxiliary head are read from key names and tensor
     shapes; dropouts follow mmsegmentation's configs (0.1 in the heads, none in the blocks). ``align_corners``
@@ -131,10 +154,23 @@ def infer_config(state: Mapping[str, torch.Tensor], *, name: str = "mmseg_conver
         branches = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("decode_head.psp_modules."))
         head = HeadConfig("psp", dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0],
                                       pool_sizes=[1, 2, 3, 6][:branches], dropout=0.1))
+    elif "decode_head.image_pool.1.conv.weight" in state:  # ASPPHead: branch 0 is the 1×1 (dilation 1) conv
+        branches = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("decode_head.aspp_modules."))
+        if branches != 4 or state["decode_head.aspp_modules.0.conv.weight"].shape[-1] != 1:
+            raise ValueError(f"unsupported ASPPHead: expected mmsegmentation's dilations (1, 12, 24, 36), found "
+                             f"{branches} branches")
+        head = HeadConfig("aspp", dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0],
+                                       dilations=[1, 12, 24, 36], dropout=0.1))
+    elif "decode_head.nl_block.g.conv.weight" in state:  # NLHead
+        head = HeadConfig("nonlocal", dict(channels=state["decode_head.convs.0.conv.weight"].shape[0],
+                                           key_channels=state["decode_head.nl_block.g.conv.weight"].shape[0],
+                                           dropout=0.1, post_conv=True,
+                                           concat_input="decode_head.conv_cat.conv.weight" in state))
     elif "decode_head.convs.0.conv.weight" in state:
         head = HeadConfig("fcn", _fcn_options(state, "decode_head", in_index=-1))
     else:
-        raise ValueError("unsupported mmsegmentation decode head: expected ANNHead, PSPHead or FCNHead keys")
+        raise ValueError("unsupported mmsegmentation decode head: expected ANNHead, ASPPHead, NLHead, PSPHead or "
+                         "FCNHead keys")
     aux = HeadConfig("fcn", _fcn_options(state, "auxiliary_head", in_index=-2)) \
         if "auxiliary_head.conv_seg.weight" in state else None
     backbone = BackboneConfig(name="resnet", depth=depths[bottleneck, blocks], output_stride=8, stem="deep")

@@ -9,6 +9,7 @@ class logits at feature resolution, (B, num_classes, H/8, W/8).
 - ``NonLocalHead``: the same 3×3 conv to 512 channels, then a full non-local block (every pixel attends to every
   pixel, S = N) with ANN's key width — the cost APNB avoids.
 - ``PSPHead``: pyramid pooling context (Zhao et al. 2017), the pooling-only baseline ANN's samplers borrow from.
+- ``ASPPHead``: DeepLabV3's atrous spatial pyramid pooling, context from dilated convs and image pooling.
 
 Parameter names follow mmsegmentation's heads where they coincide (``fusion``, ``bottleneck``, ``context``,
 ``convs``, ``conv_cat``), with ``classifier`` for its ``conv_seg``; ``annkit.models.convert_mmseg`` maps the rest.
@@ -98,19 +99,53 @@ class NonLocalHead(nn.Module):
     """Full non-local baseline: 3×3 conv+BN+ReLU to ``channels``, a non-local block (S = N), classifier.
 
     Same widths as ANN's APNB stage (``channels`` in/out, ``key_channels`` inside), so the only difference is
-    attending over all N pixels instead of S = 110 pooled anchors (and no AFNB).
+    attending over all N pixels instead of S = 110 pooled anchors (and no AFNB). ``post_conv`` adds a second 3×3
+    conv+BN+ReLU after the block and ``concat_input`` a 3×3 fusion of [stage 5; that output] — together they are
+    mmsegmentation's ``NLHead`` (an FCN head with the block between its two convs).
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512, key_channels: int = 256,
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, post_conv: bool = False, concat_input: bool = False) -> None:
         super().__init__()
         self.bottleneck = ConvNormAct(in_channels, channels, 3, padding=1)
         self.context = NonLocal2d(channels, key_channels, norm=True)
+        self.post = ConvNormAct(channels, channels, 3, padding=1) if post_conv else None
+        self.conv_cat = ConvNormAct(in_channels + channels, channels, 3, padding=1) if concat_input else None
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         x = self.context(self.bottleneck(features[-1]))  # (B, channels, H, W)
+        x = self.post(x) if self.post is not None else x
+        if self.conv_cat is not None:
+            x = self.conv_cat(torch.cat([features[-1], x], dim=1))
+        return self.classifier(self.dropout(x))  # (B, K, H, W)
+
+
+class ASPPHead(nn.Module):
+    """DeepLabV3's atrous spatial pyramid pooling (Chen et al. 2017, arXiv 1706.05587), as mmsegmentation builds it.
+
+    Parallel branches on stage 5: image pooling (global average → 1×1 conv+BN+ReLU → broadcast back) and one
+    conv+BN+ReLU per dilation (1×1 for dilation 1, else 3×3 with that dilation; 1, 12, 24, 36 at output stride 8);
+    concat → 3×3 conv+BN+ReLU → dropout → classifier. (B, C, H, W) → (B, K, H, W). Context by dilation, no
+    attention.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512,
+                 dilations: Sequence[int] = (1, 12, 24, 36), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.image_pool = ConvNormAct(in_channels, channels, 1)
+        self.branches = nn.ModuleList([ConvNormAct(in_channels, channels, 1 if d == 1 else 3, dilation=d)
+                                       for d in dilations])
+        self.bottleneck = ConvNormAct((len(dilations) + 1) * channels, channels, 3, padding=1)
+        self.dropout = make_dropout(dropout, "channel")
+        self.classifier = _classifier(channels, num_classes)
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = features[-1]  # (B, C, H, W)
+        pooled = self.image_pool(F.adaptive_avg_pool2d(x, 1))  # (B, channels, 1, 1): one value per image
+        outs = [pooled.expand(-1, -1, *x.shape[-2:])] + [branch(x) for branch in self.branches]
+        x = self.bottleneck(torch.cat(outs, dim=1))  # (B, channels, H, W)
         return self.classifier(self.dropout(x))  # (B, K, H, W)
 
 

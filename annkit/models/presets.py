@@ -2,7 +2,8 @@
 
 Presets live in ``annkit/configs/*.yaml`` (``annkit.config.preset_names()`` lists them): ``voc_ann_r101`` (the
 paper's recipe), ``voc_ann_r50``, the mmsegmentation-compatible ``mmseg_ann_r{50,101}_d8_{voc12aug,cityscapes,
-ade20k}``, and the CPU teaching presets ``tiny_ann`` and ``tiny_fcn``.
+ade20k}``, the official ANN's ``official_ann_r101_cityscapes``, and the CPU teaching presets ``tiny_ann`` and
+``tiny_fcn``.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ from torch import nn
 
 from annkit.config import HeadConfig, ModelConfig, load_preset
 from annkit.models.backbones import resnet
-from annkit.models.heads import ANNHead, FCNHead, NonLocalHead, PSPHead
+from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.segmentor import Segmentor
 from annkit.models.tiny import TinyBackbone
 
-HEADS = {"ann": ANNHead, "fcn": FCNHead, "nonlocal": NonLocalHead, "psp": PSPHead}
+HEADS = {"ann": ANNHead, "aspp": ASPPHead, "fcn": FCNHead, "nonlocal": NonLocalHead, "psp": PSPHead}
 BACKBONES = ("resnet", "tiny")
 
 
 def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides: Any) -> ModelConfig:
     """Resolve a preset name, a preset dict (with a ``model`` section) or a ModelConfig, then apply top-level
-    ``overrides`` of the model section (e.g. ``num_classes=5``, ``align_corners=True``)."""
+    ``overrides`` of the model section (e.g. ``num_classes=5``, ``align_corners=True``). A new ``num_classes``
+    drops the preset's class names and palette (they name the old ids) unless ``classes``/``palette`` are given."""
     if isinstance(name_or_config, ModelConfig):
         config = name_or_config
     elif isinstance(name_or_config, str):
@@ -33,7 +35,10 @@ def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides
     else:
         raise TypeError(f"expected a preset name, a dict or a ModelConfig, got {type(name_or_config).__name__}")
     if overrides:
-        config = ModelConfig.from_dict({**config.to_dict(), **overrides})
+        data = config.to_dict()
+        if overrides.get("num_classes", config.num_classes) != config.num_classes:  # another label set: its
+            data.update(classes=None, palette=None)  # names and colours are the caller's (overrides) or none
+        config = ModelConfig.from_dict({**data, **overrides})
     return config
 
 
@@ -82,6 +87,7 @@ def build(name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weight
     aux_head = None
     if config.aux_head is not None:
         aux_head = _build_head(config.aux_head, channels, config.num_classes, "model.aux_head", config.align_corners)
-    model = Segmentor(backbone, head, aux_head, align_corners=config.align_corners, mean=config.mean, std=config.std)
+    model = Segmentor(backbone, head, aux_head, align_corners=config.align_corners, mean=config.mean, std=config.std,
+                      channel_order=config.channel_order)
     model.config = config
     return model

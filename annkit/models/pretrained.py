@@ -1,18 +1,17 @@
-"""Trained ANN checkpoints from mmsegmentation's model zoo: download, hash check, convert, strict load.
+"""Trained checkpoints (the registry in ``annkit.models.zoo``): download, hash check, convert, strict load.
 
 ``from_pretrained("ann_r50-d8_512x512_20k_voc12aug")`` downloads the checkpoint into the torch hub cache
 (``torch.hub.get_dir()/checkpoints``), checks the SHA-256 prefix that ends its file name (the torch hub
-convention mmsegmentation follows), converts mmsegmentation's key layout and loads it strictly into the matching
-preset. Every ``torch.load`` here uses ``weights_only=True``: a checkpoint can hold tensors and plain containers,
-never code. URLs and scores are those of mmsegmentation's ``configs/ann/metafile.yaml`` (mIoU single-scale).
+convention mmsegmentation follows), converts the publisher's key layout and loads it strictly into the matching
+preset (or the architecture read from the weights). The official ANN files live on Google Drive (no published
+hash; ``annkit.models.gdrive``). Every ``torch.load`` here uses ``weights_only=True``: a checkpoint can hold
+tensors and plain containers, never code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -21,49 +20,15 @@ import torch
 from torch import nn
 
 from annkit.config import ModelConfig
+from annkit.models import convert_official
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
+from annkit.models.gdrive import download_drive_file, drive_file_id
 from annkit.models.presets import build, model_config
+from annkit.models.safe_load import load_weights_entry
 from annkit.models.segmentor import Segmentor
+from annkit.models.zoo import CHECKPOINTS, Checkpoint, list_pretrained  # noqa: F401  (re-exported)
 
-_ZOO = "https://download.openmmlab.com/mmsegmentation/v0.5/ann"
 FORMAT = "annkit.segmentor/1"
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """One trained model: where it lives, which preset it fits, what mmsegmentation measured."""
-
-    url: str
-    preset: str
-    miou: float
-    align_corners: bool = False
-
-    @property
-    def hash_prefix(self) -> str:
-        """The first hex digits of the file's SHA-256, as its name ends (``…-dfcb1c62.pth``)."""
-        return re.search(r"-([0-9a-f]{8,})\.pth$", self.url).group(1)
-
-
-def _zoo(config: str, stamp: str, preset: str, miou: float, align_corners: bool = False) -> Checkpoint:
-    return Checkpoint(f"{_ZOO}/{config}/{config}_{stamp}.pth", preset, miou, align_corners)
-
-
-CHECKPOINTS: dict[str, Checkpoint] = {c.url.rsplit("/", 2)[1]: c for c in (
-    _zoo("ann_r50-d8_512x512_20k_voc12aug", "20200617_222246-dfcb1c62", "mmseg_ann_r50_d8_voc12aug", 74.86),
-    _zoo("ann_r101-d8_512x512_20k_voc12aug", "20200617_222246-2fad0042", "mmseg_ann_r101_d8_voc12aug", 77.47),
-    _zoo("ann_r50-d8_512x512_40k_voc12aug", "20200613_231314-b5dac322", "mmseg_ann_r50_d8_voc12aug", 76.56),
-    _zoo("ann_r101-d8_512x512_40k_voc12aug", "20200613_231314-bd205bbe", "mmseg_ann_r101_d8_voc12aug", 76.70),
-    _zoo("ann_r50-d8_512x1024_40k_cityscapes", "20200605_095211-049fc292", "mmseg_ann_r50_d8_cityscapes", 77.40),
-    _zoo("ann_r101-d8_512x1024_40k_cityscapes", "20200605_095243-adf6eece", "mmseg_ann_r101_d8_cityscapes", 76.55),
-    _zoo("ann_r50-d8_769x769_40k_cityscapes", "20200530_025712-2b46b04d", "mmseg_ann_r50_d8_cityscapes", 78.89,
-         True),
-    _zoo("ann_r101-d8_769x769_40k_cityscapes", "20200530_025720-059bff28", "mmseg_ann_r101_d8_cityscapes", 79.32,
-         True),
-    _zoo("ann_r50-d8_512x512_80k_ade20k", "20200615_014818-26f75e11", "mmseg_ann_r50_d8_ade20k", 41.01),
-    _zoo("ann_r101-d8_512x512_80k_ade20k", "20200615_014818-c0153543", "mmseg_ann_r101_d8_ade20k", 42.94),
-    _zoo("ann_r50-d8_512x512_160k_ade20k", "20200615_231733-892247bc", "mmseg_ann_r50_d8_ade20k", 41.74),
-    _zoo("ann_r101-d8_512x512_160k_ade20k", "20200615_231733-955eb1ec", "mmseg_ann_r101_d8_ade20k", 42.94),
-)}
 
 
 def sha256_of(path: str | Path) -> str:
@@ -131,7 +96,7 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     ``config`` (a preset name or ModelConfig) fixes the architecture; without it, it is inferred from the weights
     (``convert_mmseg.infer_config``). The conversion is checked by a strict load.
     """
-    state = mmseg_state_dict(load_file(src))
+    state = mmseg_state_dict(load_weights_entry(src)[0])  # mmengine training files: bookkeeping left unloaded
     config = model_config(config) if config is not None else infer_config(state, name=Path(src).stem)
     if align_corners:
         config = model_config(config, align_corners=True)
@@ -173,11 +138,52 @@ def load(path: str | Path) -> Segmentor:
     return model.eval()
 
 
-def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Segmentor:
-    """A trained ANN from mmsegmentation's zoo (``CHECKPOINTS``), in eval mode, ready for normalised RGB input."""
+def convert_official_checkpoint(src: str | Path, dst: str | Path | None = None, *,
+                                config: str | ModelConfig = "official_ann_r101_cityscapes") -> Segmentor:
+    """Convert an official ANN checkpoint (MendelXu/ANN) into an annkit ``Segmentor`` (saved to ``dst`` if given).
+
+    The model is ``config`` (default: the official Cityscapes R-101 preset, BGR input, align_corners=True) with the
+    file's class count; the conversion is checked by a strict load.
+    """
+    state = convert_official.official_state_dict(load_weights_entry(src)[0])
+    config = model_config(config)
+    if config.num_classes != convert_official.num_classes(state):
+        config = model_config(config, num_classes=convert_official.num_classes(state), classes=None, palette=None)
+    model = build(config, backbone_weights=False)
+    load_state_dict_strict(model, convert_official.convert_state_dict(state), source=str(src))
+    if dst is not None:
+        save(model, dst)
+    return model.eval()
+
+
+def fetch(name: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """The local file of registered checkpoint ``name``: downloaded once into the cache (hash-checked where the
+    publisher gave a hash), or — for Google Drive files that cannot be fetched — an error saying where to put it."""
     if name not in CHECKPOINTS:
         raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(CHECKPOINTS)}")
     entry = CHECKPOINTS[name]
-    path = download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
-    config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
-    return convert_mmseg_checkpoint(path, config=config)
+    if drive_file_id(entry.url) is None:
+        return download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
+    directory = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
+    path = directory / f"{name}.pth"
+    if not path.exists():
+        download_drive_file(entry.url, path)
+    return path
+
+
+def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Segmentor:
+    """A trained model from the registry (``annkit.models.list_pretrained()``), in eval mode, carrying its input
+    contract (``model.normalize`` turns RGB images in [0, 1] into what it was trained on)."""
+    path = fetch(name, cache_dir=cache_dir, progress=progress)
+    entry = CHECKPOINTS[name]
+    if entry.source == "official":
+        return convert_official_checkpoint(path, config=model_config(entry.preset, name=name))
+    if entry.source != "mmseg":
+        raise ValueError(f"checkpoint {name!r} has source {entry.source!r}; no converter is registered for it")
+    if entry.preset is not None:
+        config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
+        return convert_mmseg_checkpoint(path, config=config)
+    model = convert_mmseg_checkpoint(path, align_corners=entry.align_corners)  # architecture read from weights
+    labels = model_config(f"mmseg_ann_r50_d8_{entry.dataset}")  # same dataset: same class names and colours
+    model.config = model_config(model.config, name=name, classes=labels.classes, palette=labels.palette)
+    return model

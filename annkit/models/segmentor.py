@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annkit.config import CHANNEL_ORDERS, IMAGENET_MEAN, IMAGENET_STD
+
 
 class SegmentorOutput(NamedTuple):
     """Training-mode output: main logits (B, K, H, W) and auxiliary logits (B, K, H, W) or None."""
@@ -24,26 +26,32 @@ class SegmentorOutput(NamedTuple):
 class Segmentor(nn.Module):
     """Semantic segmentation network: ``backbone(images)`` → feature tuple → ``head`` → logits at input size.
 
-    ``images``: (B, 3, H, W), normalised with ``normalize`` (RGB in [0, 1] → (x − mean) / std). Any H, W: the
-    backbone rounds up to output stride 8 and logits are resampled back with ``align_corners`` as configured
-    (mmsegmentation: False except its 769×769 Cityscapes models; the official code: True).
+    ``images``: (B, 3, H, W), prepared with ``normalize`` (RGB in [0, 1] → (x − mean) / std, in the network's
+    channel order). Any H, W: the backbone rounds up to output stride 8 and logits are resampled back with
+    ``align_corners`` as configured (mmsegmentation: False except its 769×769 Cityscapes models; the official
+    code: True). ``mean``/``std`` are listed R, G, B; ``channel_order="BGR"`` (the official ANN models) reverses
+    the channels after normalising.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, aux_head: nn.Module | None = None, *,
-                 align_corners: bool = False, mean: tuple[float, ...] = (0.485, 0.456, 0.406),
-                 std: tuple[float, ...] = (0.229, 0.224, 0.225)) -> None:
+                 align_corners: bool = False, mean: tuple[float, ...] = IMAGENET_MEAN,
+                 std: tuple[float, ...] = IMAGENET_STD, channel_order: str = "RGB") -> None:
         super().__init__()
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
         self.backbone = backbone
         self.head = head
         self.aux_head = aux_head
         self.align_corners = align_corners
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.mean, self.std, self.channel_order = tuple(mean), tuple(std), channel_order
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """RGB images in [0, 1], (B, 3, H, W) → the network's input, (images − mean) / std per channel."""
+        """RGB images in [0, 1], (B, 3, H, W) → the network's input: (images − mean) / std per channel, then
+        reversed to B, G, R for a BGR network (the official ANN models: BGR 0–255 minus [102.98, 115.95, 122.77])."""
         mean = images.new_tensor(self.mean).view(1, -1, 1, 1)
         std = images.new_tensor(self.std).view(1, -1, 1, 1)
-        return (images - mean) / std
+        normalized = (images - mean) / std  # (B, 3, H, W), R, G, B
+        return normalized.flip(1) if self.channel_order == "BGR" else normalized
 
     def _resize(self, logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
         return F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
