@@ -122,14 +122,18 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="datasets: download VOC/SBD, check a folder, write the synthetic set")
     actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
 
-    download = actions.add_parser("download", help="download + extract Pascal VOC 2012 or SBD (resumable, MD5-checked)")
-    download.add_argument("dataset", choices=["voc", "sbd"])
+    download = actions.add_parser("download", help="download + extract VOC 2012, SBD, ADE20K, VOC 2010 (resumable, "
+                                  "MD5-checked); Cityscapes / PASCAL Context: print the steps")
+    download.add_argument("dataset", choices=["voc", "sbd", "ade20k", "voc2010", "cityscapes", "pascal_context"])
     download.add_argument("--root", default="data", help="data root (default: data)")
     download.add_argument("--remove-archive", action="store_true", help="delete the archive after extracting")
     download.set_defaults(func=_run_data_download)
 
-    check = actions.add_parser("check", help="validate a VOC-layout dataset folder; exit 1 if broken")
-    check.add_argument("path", help="VOC-layout folder, or a data root holding VOCdevkit/VOC2012")
+    check = actions.add_parser("check", help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL "
+                               "Context); exit 1 if broken")
+    check.add_argument("path", help="dataset folder, or a data root holding it")
+    check.add_argument("--dataset", default=None, choices=["cityscapes", "ade20k", "pascal_context_59", "pascal_context"],
+                       help="check as this dataset (default: recognised by its folders, else VOC layout)")
     check.set_defaults(func=_run_data_check)
 
     synth = actions.add_parser("synth", help="write the synthetic long-range set in VOC layout")
@@ -162,7 +166,7 @@ def _run_data_check(args: argparse.Namespace) -> int:
     from annkit.data.errors import DatasetNotFoundError
 
     try:
-        report = check_dataset(args.path)
+        report = check_dataset(args.path, args.dataset)
     except DatasetNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
