@@ -11,6 +11,7 @@ section (what to build, how to run it) and leaves the other sections (``train``,
       mean: [0.485, 0.456, 0.406]                  # RGB images in [0, 1]: (image - mean) / std
       std: [0.229, 0.224, 0.225]
       runtime: {amp_dtype: null, channels_last: false, compile: false, fold_bn: true}
+      protocol: null                               # or an annkit.protocols.EvalProtocol as a mapping
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from annkit.protocols import EvalProtocol
 
 AMP_DTYPES = (None, "bfloat16", "float16")
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -95,6 +98,7 @@ class ModelConfig:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    protocol: EvalProtocol | None = None  # how the model's published score was measured (``annkit eval`` applies it)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -111,6 +115,8 @@ class ModelConfig:
             data["aux_head"] = HeadConfig.from_dict(data["aux_head"], "model.aux_head")
         if "runtime" in data:
             data["runtime"] = _from_mapping(RuntimeConfig, data["runtime"] or {}, "model.runtime")
+        if data.get("protocol") is not None and not isinstance(data["protocol"], EvalProtocol):
+            data["protocol"] = EvalProtocol.from_dict(data["protocol"])
         for key in ("mean", "std"):
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
@@ -126,6 +132,7 @@ class ModelConfig:
         out["aux_head"] = self.aux_head.to_dict() if self.aux_head is not None else None
         out["backbone"]["channels"] = list(self.backbone.channels)
         out["mean"], out["std"] = list(self.mean), list(self.std)
+        out["protocol"] = self.protocol.to_dict() if self.protocol is not None else None
         return out
 
 

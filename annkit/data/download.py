@@ -3,7 +3,8 @@
 VOC and SBD addresses and checksums are torchvision's (``torchvision.datasets.VOCSegmentation``, ``SBDataset``), so
 there is one source of truth; ADE20K's is the SceneParsing challenge's public zip (MD5 as published with
 torchvision's proposed ``ADE20K`` dataset and several segmentation repositories). Cityscapes needs a login and
-PASCAL Context a conversion with the Detail API: for those ``download`` raises with the exact steps instead; extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
+PASCAL Context a conversion with the Detail API: for those ``download`` raises with the exact steps instead.
+Extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
 ``download_url`` restarts from zero after an interruption, which hurts for 2 GB, hence ``fetch`` here.
 """
 

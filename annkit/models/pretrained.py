@@ -24,6 +24,7 @@ from annkit.config import ModelConfig
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
 from annkit.models.presets import build, model_config
 from annkit.models.segmentor import Segmentor
+from annkit.protocols import protocol as lookup_protocol
 
 _ZOO = "https://download.openmmlab.com/mmsegmentation/v0.5/ann"
 FORMAT = "annkit.segmentor/1"
@@ -37,6 +38,7 @@ class Checkpoint:
     preset: str
     miou: float
     align_corners: bool = False
+    protocol: str | None = None  # how ``miou`` was measured: a name in ``annkit.protocols.PROTOCOLS``
 
     @property
     def hash_prefix(self) -> str:
@@ -44,25 +46,36 @@ class Checkpoint:
         return re.search(r"-([0-9a-f]{8,})\.pth$", self.url).group(1)
 
 
-def _zoo(config: str, stamp: str, preset: str, miou: float, align_corners: bool = False) -> Checkpoint:
-    return Checkpoint(f"{_ZOO}/{config}/{config}_{stamp}.pth", preset, miou, align_corners)
+def _zoo(config: str, stamp: str, preset: str, miou: float, align_corners: bool = False, *,
+         protocol: str | None = None) -> Checkpoint:
+    return Checkpoint(f"{_ZOO}/{config}/{config}_{stamp}.pth", preset, miou, align_corners, protocol)
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {c.url.rsplit("/", 2)[1]: c for c in (
-    _zoo("ann_r50-d8_512x512_20k_voc12aug", "20200617_222246-dfcb1c62", "mmseg_ann_r50_d8_voc12aug", 74.86),
-    _zoo("ann_r101-d8_512x512_20k_voc12aug", "20200617_222246-2fad0042", "mmseg_ann_r101_d8_voc12aug", 77.47),
-    _zoo("ann_r50-d8_512x512_40k_voc12aug", "20200613_231314-b5dac322", "mmseg_ann_r50_d8_voc12aug", 76.56),
-    _zoo("ann_r101-d8_512x512_40k_voc12aug", "20200613_231314-bd205bbe", "mmseg_ann_r101_d8_voc12aug", 76.70),
-    _zoo("ann_r50-d8_512x1024_40k_cityscapes", "20200605_095211-049fc292", "mmseg_ann_r50_d8_cityscapes", 77.40),
-    _zoo("ann_r101-d8_512x1024_40k_cityscapes", "20200605_095243-adf6eece", "mmseg_ann_r101_d8_cityscapes", 76.55),
+    _zoo("ann_r50-d8_512x512_20k_voc12aug", "20200617_222246-dfcb1c62", "mmseg_ann_r50_d8_voc12aug", 74.86,
+         protocol="mmseg_voc12aug"),
+    _zoo("ann_r101-d8_512x512_20k_voc12aug", "20200617_222246-2fad0042", "mmseg_ann_r101_d8_voc12aug", 77.47,
+         protocol="mmseg_voc12aug"),
+    _zoo("ann_r50-d8_512x512_40k_voc12aug", "20200613_231314-b5dac322", "mmseg_ann_r50_d8_voc12aug", 76.56,
+         protocol="mmseg_voc12aug"),
+    _zoo("ann_r101-d8_512x512_40k_voc12aug", "20200613_231314-bd205bbe", "mmseg_ann_r101_d8_voc12aug", 76.70,
+         protocol="mmseg_voc12aug"),
+    _zoo("ann_r50-d8_512x1024_40k_cityscapes", "20200605_095211-049fc292", "mmseg_ann_r50_d8_cityscapes", 77.40,
+         protocol="mmseg_cityscapes_512x1024"),
+    _zoo("ann_r101-d8_512x1024_40k_cityscapes", "20200605_095243-adf6eece", "mmseg_ann_r101_d8_cityscapes", 76.55,
+         protocol="mmseg_cityscapes_512x1024"),
     _zoo("ann_r50-d8_769x769_40k_cityscapes", "20200530_025712-2b46b04d", "mmseg_ann_r50_d8_cityscapes", 78.89,
-         True),
+         True, protocol="mmseg_cityscapes_769x769"),
     _zoo("ann_r101-d8_769x769_40k_cityscapes", "20200530_025720-059bff28", "mmseg_ann_r101_d8_cityscapes", 79.32,
-         True),
-    _zoo("ann_r50-d8_512x512_80k_ade20k", "20200615_014818-26f75e11", "mmseg_ann_r50_d8_ade20k", 41.01),
-    _zoo("ann_r101-d8_512x512_80k_ade20k", "20200615_014818-c0153543", "mmseg_ann_r101_d8_ade20k", 42.94),
-    _zoo("ann_r50-d8_512x512_160k_ade20k", "20200615_231733-892247bc", "mmseg_ann_r50_d8_ade20k", 41.74),
-    _zoo("ann_r101-d8_512x512_160k_ade20k", "20200615_231733-955eb1ec", "mmseg_ann_r101_d8_ade20k", 42.94),
+         True, protocol="mmseg_cityscapes_769x769"),
+    _zoo("ann_r50-d8_512x512_80k_ade20k", "20200615_014818-26f75e11", "mmseg_ann_r50_d8_ade20k", 41.01,
+         protocol="mmseg_ade20k"),
+    _zoo("ann_r101-d8_512x512_80k_ade20k", "20200615_014818-c0153543", "mmseg_ann_r101_d8_ade20k", 42.94,
+         protocol="mmseg_ade20k"),
+    _zoo("ann_r50-d8_512x512_160k_ade20k", "20200615_231733-892247bc", "mmseg_ann_r50_d8_ade20k", 41.74,
+         protocol="mmseg_ade20k"),
+    _zoo("ann_r101-d8_512x512_160k_ade20k", "20200615_231733-955eb1ec", "mmseg_ann_r101_d8_ade20k", 42.94,
+         protocol="mmseg_ade20k"),
 )}
 
 
@@ -125,16 +138,20 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
 
 
 def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
-                             config: str | ModelConfig | None = None, align_corners: bool = False) -> Segmentor:
+                             config: str | ModelConfig | None = None, align_corners: bool = False,
+                             protocol: str | None = None) -> Segmentor:
     """Convert an mmsegmentation checkpoint file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
 
     ``config`` (a preset name or ModelConfig) fixes the architecture; without it, it is inferred from the weights
-    (``convert_mmseg.infer_config``). The conversion is checked by a strict load.
+    (``convert_mmseg.infer_config``). ``protocol`` names the evaluation protocol stored with the model
+    (``annkit.protocols.PROTOCOLS``). The conversion is checked by a strict load.
     """
     state = mmseg_state_dict(load_file(src))
     config = model_config(config) if config is not None else infer_config(state, name=Path(src).stem)
     if align_corners:
         config = model_config(config, align_corners=True)
+    if protocol is not None:
+        config = model_config(config, protocol=lookup_protocol(protocol))
     model = build(config, backbone_weights=False)
     load_state_dict_strict(model, convert_state_dict(state), source=str(src))
     if dst is not None:
@@ -180,4 +197,4 @@ def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress:
     entry = CHECKPOINTS[name]
     path = download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
     config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
-    return convert_mmseg_checkpoint(path, config=config)
+    return convert_mmseg_checkpoint(path, config=config, protocol=entry.protocol)
