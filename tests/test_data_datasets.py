@@ -151,3 +151,18 @@ def test_check_missing_required_split(tmp_path: Path) -> None:
     (base / "images" / "training").rmdir()
     report = check_dataset(tmp_path, "ade20k")
     assert not report.ok and "images/training not found" in report.problems[0]
+
+
+def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> None:
+    import torch
+
+    from annkit.engine.config import TrainConfig
+    from annkit.engine.data import build_dataset
+
+    cityscapes_tree(tmp_path)
+    config = TrainConfig(dataset="cityscapes", data_root=str(tmp_path), crop_size=(3, 5), scale=(12, 6),
+                         photometric=False)
+    torch.manual_seed(0)
+    sample = build_dataset(config, "train", True, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))[0]
+    assert sample["image"].shape == (3, 3, 5) and sample["mask"].dtype == torch.int64
+    assert set(sample["mask"].unique().tolist()) <= set(CITYSCAPES_TRAIN.flatten().tolist())
