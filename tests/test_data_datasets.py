@@ -166,3 +166,11 @@ def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> 
     sample = build_dataset(config, "train", True, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))[0]
     assert sample["image"].shape == (3, 3, 5) and sample["mask"].dtype == torch.int64
     assert set(sample["mask"].unique().tolist()) <= set(CITYSCAPES_TRAIN.flatten().tolist())
+
+
+def test_check_asks_which_dataset_when_a_root_holds_several(tmp_path: Path, capsys) -> None:
+    cityscapes_tree(tmp_path)
+    ade_tree(tmp_path)
+    assert main(["data", "check", str(tmp_path)]) == 1
+    assert "holds several datasets (cityscapes, ade20k)" in capsys.readouterr().err
+    assert main(["data", "check", str(tmp_path), "--dataset", "ade20k"]) == 0

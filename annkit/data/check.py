@@ -74,9 +74,9 @@ def check_dataset(path: str | Path, dataset: str | None = None) -> CheckReport:
     variant), and a folder no known layout matches is checked as VOC layout."""
     if dataset is not None:
         return _check_spec(spec_of(dataset), Path(path))
-    for spec in DATASETS.values():
-        if spec.locate(Path(path)) is not None:
-            return _check_spec(spec, Path(path))
+    spec = _detect(Path(path))
+    if spec is not None:
+        return _check_spec(spec, Path(path))
     root = resolve_root(path)
     report = CheckReport(root, class_names_of(root))
     split_dir, image_dir, mask_dir = root / "ImageSets" / "Segmentation", root / "JPEGImages", root / "SegmentationClass"
@@ -107,6 +107,22 @@ def check_dataset(path: str | Path, dataset: str | None = None) -> CheckReport:
     _check_samples(report, SegmentationDataset(list(pairs.values()), report.class_names))
     report.problems = list(dict.fromkeys(report.problems))  # a name in two splits is reported once
     return report
+
+
+def _detect(path: Path) -> DatasetSpec | None:
+    """The dataset whose layout ``path`` holds; None for VOC layout (checked first, as before) or nothing known.
+    A data root holding several datasets is an error asking for one folder or ``--dataset``."""
+    if (path / "ImageSets").is_dir() or (path / VOC_DIR / "ImageSets").is_dir():
+        return None
+    found: dict[Path, DatasetSpec] = {}
+    for spec in DATASETS.values():  # PASCAL Context-59 comes before -60: the first spec per folder wins
+        root = spec.locate(path)
+        if root is not None:
+            found.setdefault(root, spec)
+    if len(found) > 1:
+        raise DatasetNotFoundError(f"{path} holds several datasets ({', '.join(s.name for s in found.values())}); "
+                                   "check one folder, or name it with --dataset")
+    return next(iter(found.values()), None)
 
 
 def _check_spec(spec: DatasetSpec, path: Path) -> CheckReport:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from annkit.data.errors import DatasetNotFoundError, EmptySplitError, UnpairedFileError
 from annkit.data.palette import IGNORE_INDEX
 from annkit.data.spec import DatasetSpec, LabelTable, Pairs
@@ -50,7 +52,7 @@ GET = ("Cityscapes needs a (free) login, so annkit cannot download it. Register 
        "DATA/cityscapes/gtFine/ exist. The *_labelIds.png masks are enough; annkit maps them to the 19 train ids.")
 
 
-def cityscapes_labels(path: Path, raw):
+def cityscapes_labels(path: Path, raw: np.ndarray) -> np.ndarray:
     """Train ids (H, W) uint8 of a stored Cityscapes mask: label ids mapped, or train ids taken as they are."""
     return (_FROM_TRAIN_IDS if path.name.endswith(TRAIN_IDS) else _FROM_LABEL_IDS)(path, raw)
 
