@@ -96,6 +96,9 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
                        help="annkit preset the weights must fit, e.g. mmseg_ann_r50_d8_voc12aug")
     mmseg.add_argument("--align-corners", action="store_true",
                        help="resize logits with align_corners=True (mmsegmentation's 769x769 Cityscapes models)")
+    mmseg.add_argument("--protocol", default=None,
+                       help="evaluation protocol to store with the model (annkit.protocols.PROTOCOLS), e.g. "
+                       "mmseg_cityscapes_769x769; `annkit eval` then applies it")
     mmseg.set_defaults(func=_run_convert_mmseg)
     official = sources.add_parser(
         "official",
@@ -115,7 +118,7 @@ def _run_convert_mmseg(args: argparse.Namespace) -> int:
     from annkit.models.pretrained import convert_mmseg_checkpoint
 
     model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
-                                     align_corners=args.align_corners)
+                                     align_corners=args.align_corners, protocol=args.protocol)
     print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
           f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
     return 0
@@ -173,14 +176,18 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="datasets: download VOC/SBD, check a folder, write the synthetic set")
     actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
 
-    download = actions.add_parser("download", help="download + extract Pascal VOC 2012 or SBD (resumable, MD5-checked)")
-    download.add_argument("dataset", choices=["voc", "sbd"])
+    download = actions.add_parser("download", help="download + extract VOC 2012, SBD, ADE20K, VOC 2010 (resumable, "
+                                  "MD5-checked); Cityscapes / PASCAL Context: print the steps")
+    download.add_argument("dataset", choices=["voc", "sbd", "ade20k", "voc2010", "cityscapes", "pascal_context"])
     download.add_argument("--root", default="data", help="data root (default: data)")
     download.add_argument("--remove-archive", action="store_true", help="delete the archive after extracting")
     download.set_defaults(func=_run_data_download)
 
-    check = actions.add_parser("check", help="validate a VOC-layout dataset folder; exit 1 if broken")
-    check.add_argument("path", help="VOC-layout folder, or a data root holding VOCdevkit/VOC2012")
+    check = actions.add_parser("check", help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL "
+                               "Context); exit 1 if broken")
+    check.add_argument("path", help="dataset folder, or a data root holding it")
+    check.add_argument("--dataset", default=None, choices=["cityscapes", "ade20k", "pascal_context_59", "pascal_context"],
+                       help="check as this dataset (default: recognised by its folders, else VOC layout)")
     check.set_defaults(func=_run_data_check)
 
     synth = actions.add_parser("synth", help="write the synthetic long-range set in VOC layout")
@@ -213,7 +220,7 @@ def _run_data_check(args: argparse.Namespace) -> int:
     from annkit.data.errors import DatasetNotFoundError
 
     try:
-        report = check_dataset(args.path)
+        report = check_dataset(args.path, args.dataset)
     except DatasetNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -320,13 +327,18 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         "eval", help="mIoU, per-class IoU, pixel accuracy of a model file or pretrained model",
         description="Confusion-matrix metrics on a data set; whole-image or sliding-window inference, multi-scale "
         "+ flip. The data set and inference come from the run's config.yaml next to --checkpoint (or --preset's "
-        "train section), changed with KEY=VALUE.")
+        "train section), else from the evaluation protocol stored with the model (every --pretrained one: "
+        "`annkit eval --pretrained NAME --data ROOT` reproduces its published setting), changed with KEY=VALUE.")
     add_model_source(evaluate)
     evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                           help="train-section keys: dataset=synthetic data_root=data val_split=val eval.mode=slide "
                           "eval.crop=[512,512] eval.stride=[341,341] eval.scales=[0.75,1.0,1.25] eval.flip=true "
                           "eval.max_images=100")
     evaluate.add_argument("--preset", default=None, help="take the data settings from this preset's train section")
+    evaluate.add_argument("--data", default=None, metavar="ROOT",
+                          help="data root holding the data set (default: the config's, else data)")
+    evaluate.add_argument("--multi-scale", action="store_true",
+                          help="the model's published multi-scale + flip protocol instead of single scale")
     evaluate.add_argument("--json", default=None, metavar="PATH", help="also write the metrics as JSON here")
     add_runtime_flags(evaluate)
     evaluate.set_defaults(func=_run_engine)

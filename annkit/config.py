@@ -14,6 +14,7 @@ section (what to build, how to run it) and leaves the other sections (``train``,
       classes: [background, aeroplane, ...]        # optional: class names, index = class id
       palette: [[0, 0, 0], [128, 0, 0], ...]       # optional: RGB colour per class id, for predictions
       runtime: {amp_dtype: null, channels_last: false, compile: false, fold_bn: true}
+      protocol: null                               # or an annkit.protocols.EvalProtocol as a mapping
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from annkit.protocols import EvalProtocol
 
 AMP_DTYPES = (None, "bfloat16", "float16")
 CHANNEL_ORDERS = ("RGB", "BGR")
@@ -110,6 +113,7 @@ class ModelConfig:
     classes: tuple[str, ...] | None = None
     palette: tuple[tuple[int, int, int], ...] | None = None
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    protocol: EvalProtocol | None = None  # how the model's published score was measured (``annkit eval`` applies it)
 
     def __post_init__(self) -> None:
         if self.channel_order not in CHANNEL_ORDERS:
@@ -134,6 +138,8 @@ class ModelConfig:
             data["aux_head"] = HeadConfig.from_dict(data["aux_head"], "model.aux_head")
         if "runtime" in data:
             data["runtime"] = _from_mapping(RuntimeConfig, data["runtime"] or {}, "model.runtime")
+        if data.get("protocol") is not None and not isinstance(data["protocol"], EvalProtocol):
+            data["protocol"] = EvalProtocol.from_dict(data["protocol"])
         for key in ("mean", "std"):
             if key in data:
                 data[key] = tuple(float(v) for v in data[key])
@@ -155,6 +161,7 @@ class ModelConfig:
         out["mean"], out["std"] = list(self.mean), list(self.std)
         out["classes"] = list(self.classes) if self.classes is not None else None
         out["palette"] = [list(c) for c in self.palette] if self.palette is not None else None
+        out["protocol"] = self.protocol.to_dict() if self.protocol is not None else None
         return out
 
 

@@ -131,3 +131,38 @@ def test_archives_are_torchvisions() -> None:
     assert download_module.ARCHIVES["sbd"].filename == "benchmark.tgz"
     with pytest.raises(ValueError, match="unknown dataset 'coco'"):
         download("coco")
+
+
+def test_ade20k_download_extracts_a_loadable_layout(server, tmp_path: Path, monkeypatch) -> None:
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from annkit.data import load_dataset
+
+    source = tmp_path / "src"
+    for folder, name in (("images/validation", "ADE_val_00000001.jpg"), ("annotations/validation", "ADE_val_00000001.png")):
+        (source / folder).mkdir(parents=True)
+        array = np.full((4, 5, 3), 90, np.uint8) if name.endswith(".jpg") else np.full((4, 5), 3, np.uint8)
+        Image.fromarray(array).save(source / folder / name)
+    (source / "images" / "training").mkdir()
+    archive = tmp_path / "ADEChallengeData2016.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(source.rglob("*")):
+            bundle.write(path, "ADEChallengeData2016/" + path.relative_to(source).as_posix())
+    server.files["/ADEChallengeData2016.zip"] = archive.read_bytes()
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(download_module.ARCHIVES, "ade20k",
+                        Archive(f"{server.url}/ADEChallengeData2016.zip", md5, "1 KiB", "ADEChallengeData2016"))
+    target = download("ade20k", tmp_path / "data", progress=False)
+    assert target == tmp_path / "data" / "ADEChallengeData2016"
+    assert load_dataset("ade20k", tmp_path / "data", "val")[0]["mask"].unique().tolist() == [2]  # 3 → class 2
+
+
+def test_ade20k_and_voc2010_archives() -> None:
+    assert download_module.ARCHIVES["ade20k"].filename == "ADEChallengeData2016.zip"
+    assert download_module.ARCHIVES["ade20k"].md5 == "7328b3957e407ddae1d3cbf487f149ef"
+    assert download_module.ARCHIVES["voc2010"].filename == "VOCtrainval_03-May-2010.tar"
+    with pytest.raises(DownloadError, match="Detail API"):
+        download("pascal_context")

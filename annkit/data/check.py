@@ -1,8 +1,11 @@
-"""``annkit data check``: validate a VOC-layout dataset folder and summarise it.
+"""``annkit data check``: validate a dataset folder and summarise it.
 
-Checks every split file (non-empty; each name has an image and a mask), every mask file (has an image),
-and every listed pair (both decode; same size; mask values are class ids or 255). Reports counts, image
-sizes and the pixel share of each class, and lists every problem with the file it concerns.
+VOC layout: checks every split file (non-empty; each name has an image and a mask), every mask file (has an
+image), and every listed pair (both decode; same size; mask values are class ids or 255). Cityscapes, ADE20K and
+PASCAL Context (``annkit.data.datasets``, recognised by their folders or named with ``dataset=``): every required
+split exists, every image has a mask and every mask an image, and every pair decodes with the same size and
+stored mask values the dataset's label rule knows. Reports counts, image sizes and the pixel share of each class
+(after the label rule), and lists every problem with the file it concerns.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from annkit.data.datasets import DATASETS, spec_of
 from annkit.data.errors import DatasetNotFoundError, EmptySplitError
 from annkit.data.files import pair_files, read_split
+from annkit.data.spec import DatasetSpec
 from annkit.data.voc import VOC_DIR, SegmentationDataset, class_names_of
 
 
@@ -63,8 +68,15 @@ def resolve_root(path: str | Path) -> Path:
     return path
 
 
-def check_dataset(path: str | Path) -> CheckReport:
-    """Validate the VOC-layout dataset at ``path`` (see module doc); never raises for bad content."""
+def check_dataset(path: str | Path, dataset: str | None = None) -> CheckReport:
+    """Validate the dataset at ``path`` (see module doc); never raises for bad content. ``dataset`` names one of
+    ``annkit.data.datasets.DATASETS``; without it the layout decides (PASCAL Context is checked as its 59-class
+    variant), and a folder no known layout matches is checked as VOC layout."""
+    if dataset is not None:
+        return _check_spec(spec_of(dataset), Path(path))
+    spec = _detect(Path(path))
+    if spec is not None:
+        return _check_spec(spec, Path(path))
     root = resolve_root(path)
     report = CheckReport(root, class_names_of(root))
     split_dir, image_dir, mask_dir = root / "ImageSets" / "Segmentation", root / "JPEGImages", root / "SegmentationClass"
@@ -94,6 +106,44 @@ def check_dataset(path: str | Path) -> CheckReport:
             report.problems.append(f"mask {mask_dir / mask_name} has no image; expected {image_dir / (mask_name[:-4] + '.jpg')}")
     _check_samples(report, SegmentationDataset(list(pairs.values()), report.class_names))
     report.problems = list(dict.fromkeys(report.problems))  # a name in two splits is reported once
+    return report
+
+
+def _detect(path: Path) -> DatasetSpec | None:
+    """The dataset whose layout ``path`` holds; None for VOC layout (checked first, as before) or nothing known.
+    A data root holding several datasets is an error asking for one folder or ``--dataset``."""
+    if (path / "ImageSets").is_dir() or (path / VOC_DIR / "ImageSets").is_dir():
+        return None
+    found: dict[Path, DatasetSpec] = {}
+    for spec in DATASETS.values():  # PASCAL Context-59 comes before -60: the first spec per folder wins
+        root = spec.locate(path)
+        if root is not None:
+            found.setdefault(root, spec)
+    if len(found) > 1:
+        raise DatasetNotFoundError(f"{path} holds several datasets ({', '.join(s.name for s in found.values())}); "
+                                   "check one folder, or name it with --dataset")
+    return next(iter(found.values()), None)
+
+
+def _check_spec(spec: DatasetSpec, path: Path) -> CheckReport:
+    """Check a dataset described by a ``DatasetSpec`` (Cityscapes, ADE20K, PASCAL Context)."""
+    root = spec.locate(path)
+    if root is None:
+        raise DatasetNotFoundError(f"no {spec.name} dataset at {path}; expected {spec.layout}. To get it: {spec.get}")
+    report = CheckReport(root, spec.class_names)
+    pairs: dict[str, tuple] = {}
+    for split in spec.splits:
+        try:
+            found, problems = spec.scan(root, split)
+        except (DatasetNotFoundError, EmptySplitError) as error:
+            if split in spec.required_splits:
+                report.problems.append(str(error))
+            continue
+        report.splits[split] = len(found) + len(problems)
+        report.problems += [str(problem) for problem in problems]
+        pairs.update((f"{split}/{pair[0]}", pair) for pair in found)
+    _check_samples(report, SegmentationDataset(list(pairs.values()), spec.class_names, labels=spec.labels))
+    report.problems = list(dict.fromkeys(report.problems))
     return report
 
 

@@ -1,7 +1,10 @@
-"""Downloads of Pascal VOC 2012 and SBD: resumable (HTTP Range), MD5-verified, clear when offline.
+"""Downloads of Pascal VOC 2012, SBD, ADE20K and VOC 2010: resumable (HTTP Range), MD5-verified, clear when offline.
 
-Addresses and checksums are torchvision's (``torchvision.datasets.VOCSegmentation``, ``SBDataset``), so there
-is one source of truth; extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
+VOC and SBD addresses and checksums are torchvision's (``torchvision.datasets.VOCSegmentation``, ``SBDataset``), so
+there is one source of truth; ADE20K's is the SceneParsing challenge's public zip (MD5 as published with
+torchvision's proposed ``ADE20K`` dataset and several segmentation repositories). Cityscapes needs a login and
+PASCAL Context a conversion with the Detail API: for those ``download`` raises with the exact steps instead.
+Extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
 ``download_url`` restarts from zero after an interruption, which hurts for 2 GB, hence ``fetch`` here.
 """
 
@@ -17,6 +20,7 @@ from torchvision.datasets import SBDataset
 from torchvision.datasets.utils import calculate_md5, extract_archive
 from torchvision.datasets.voc import DATASET_YEAR_DICT
 
+from annkit.data import cityscapes, pascal_context
 from annkit.data.errors import DownloadError
 
 
@@ -37,7 +41,12 @@ class Archive:
 ARCHIVES: dict[str, Archive] = {
     "voc": Archive(DATASET_YEAR_DICT["2012"]["url"], DATASET_YEAR_DICT["2012"]["md5"], "2.0 GB", "VOCdevkit/VOC2012"),
     "sbd": Archive(SBDataset.url, SBDataset.md5, "1.4 GB", "benchmark_RELEASE/dataset"),
+    "ade20k": Archive("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+                      "7328b3957e407ddae1d3cbf487f149ef", "≈ 0.9 GB", "ADEChallengeData2016"),
+    "voc2010": Archive(DATASET_YEAR_DICT["2010"]["url"], DATASET_YEAR_DICT["2010"]["md5"], "1.3 GB",
+                       "VOCdevkit/VOC2010"),
 }
+INSTRUCTIONS: dict[str, str] = {"cityscapes": cityscapes.GET, "pascal_context": pascal_context.GET}
 
 
 def _offline(url: str, dest: Path, name: str, error: Exception) -> DownloadError:
@@ -99,9 +108,12 @@ def fetch(url: str, dest: Path, md5: str, name: str = "", chunk_size: int = 1 <<
 
 
 def download(name: str, root: str | Path = "data", keep_archive: bool = True, progress: bool = True) -> Path:
-    """Download and extract dataset ``name`` ("voc" or "sbd") under ``root``; returns the extracted folder."""
+    """Download and extract dataset ``name`` (a key of ``ARCHIVES``) under ``root``; returns the extracted folder.
+    For a key of ``INSTRUCTIONS`` (Cityscapes, PASCAL Context) it raises a DownloadError that gives the steps."""
+    if name in INSTRUCTIONS:
+        raise DownloadError(INSTRUCTIONS[name].replace("DATA", str(root)))
     if name not in ARCHIVES:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES)}")
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES) + sorted(INSTRUCTIONS)}")
     archive, root = ARCHIVES[name], Path(root)
     target = root / archive.extracts_to
     if target.is_dir():

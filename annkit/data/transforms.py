@@ -1,15 +1,18 @@
-"""Joint image/mask augmentation for segmentation, built from ``torchvision.transforms.v2``.
+"""Joint image/mask augmentation for segmentation: mmsegmentation's recipe on ``torchvision.transforms.v2``.
 
 v2 transforms treat a ``tv_tensors.Mask`` as labels: geometric ops move it with the image (nearest-neighbour
-resizing, crop, flip, ``fill`` of 255 where padding adds pixels) and photometric ops and normalisation leave
-it alone, so the whole sample dict goes through one pipeline and stays aligned.
+resizing, crop, flip) and photometric ops and normalisation leave it alone, so the whole sample dict goes through
+one pipeline and stays aligned.
 
-The VOC training recipe follows mmsegmentation's (used for ANN's VOC12aug results): random rescale with
-ratio 0.5–2.0 of the scale 2048×512 (W×H; short side of a VOC image ≈ 512·ratio), random 512×512 crop padded with the mean colour
-(image) and 255 (mask), horizontal flip, photometric distortion, ImageNet normalisation. Validation only
-converts and normalises. For the synthetic set, train with ``train_transforms(crop_size=None,
-scale_range=None, photometric=False)``: rescaling would change the cue distance in pixels, cropping could
-cut the cue away, and hue jitter would change the cue's colour — the label.
+The training recipe is mmsegmentation's (used for ANN's zoo results), in its order: random keep-ratio rescale
+(``RandomResize(scale, ratio_range=(0.5, 2.0))``: the long edge ≤ max(scale)·r, the short edge ≤ min(scale)·r;
+scale (2048, 512) for VOC/ADE20K, (2048, 1024) for Cityscapes), random crop with ``cat_max_ratio`` 0.75,
+horizontal flip, photometric distortion, normalisation, then padding at the bottom/right to the crop size (mean
+colour / 255). The exact rules are in ``annkit.data.geometric``. Validation only converts and normalises; the
+test-time resize of a checkpoint's protocol happens in the evaluator (``annkit.engine.evaluate``). For the
+synthetic set, train with ``train_transforms(crop_size=None, scale_range=None, photometric=False)``: rescaling
+would change the cue distance in pixels, cropping could cut the cue away, and hue jitter would change the cue's
+colour — the label.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from annkit.config import IMAGENET_MEAN, IMAGENET_STD  # one definition (RGB, fraction of 255); re-exported
+from annkit.data.geometric import CatMaxRatioCrop, PadTo, RandomKeepRatioResize
 
 
 def _to_float_and_normalize(mean, std) -> list[v2.Transform]:
@@ -27,29 +31,33 @@ def _to_float_and_normalize(mean, std) -> list[v2.Transform]:
             v2.Normalize(mean, std)]
 
 
-def train_transforms(crop_size: int | None = 512, scale_range: tuple[float, float] | None = (0.5, 2.0),
+def train_transforms(crop_size: int | tuple[int, int] | None = 512,
+                     scale_range: tuple[float, float] | None = (0.5, 2.0),
                      scale_target: tuple[int, int] = (2048, 512), flip: bool = True, photometric: bool = True,
-                     mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> v2.Compose:
+                     mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
+                     cat_max_ratio: float = 0.75) -> v2.Compose:
     """Random training augmentation of a sample dict; ``None``/``False`` switches a step off.
 
-    Steps: rescale keeping the aspect ratio to fit ``r · scale_target`` (W, H; as mmseg's ``img_scale``),
-    r ~ U(scale_range);
-    random ``crop_size`` square crop, padded first if smaller (mean colour / 255); horizontal flip with
-    p = 0.5; colour jitter with p = 0.5 (brightness ±12.5 %, contrast and saturation ×0.5–1.5, hue ±0.05);
-    uint8 → float, ImageNet normalisation. Output: image (3, crop, crop) float32, mask (crop, crop) int64.
+    Steps: keep-ratio rescale to fit (int(a·r), int(b·r)) for ``scale_target`` (a, b), r ~ U(scale_range);
+    random ``crop_size`` (H, W, or one int for a square) crop, redrawn while one class covers ≥ ``cat_max_ratio``
+    of it; horizontal flip with p = 0.5; colour jitter with p = 0.5 (brightness ±12.5 %, contrast and saturation
+    ×0.5–1.5, hue ±0.05); uint8 → float, normalisation; pad to the crop size at the bottom/right (mean colour,
+    mask 255). Output: image (3, H, W) float32, mask (H, W) int64.
     """
-    steps: list[v2.Transform] = []
+    crop = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
+    steps: list = []
     if scale_range is not None:
-        steps.append(v2.ScaleJitter(scale_target, scale_range=scale_range, antialias=True))
-    if crop_size is not None:
-        mean_colour = [round(255 * m) for m in mean]
-        steps.append(v2.RandomCrop(crop_size, pad_if_needed=True,
-                                   fill={tv_tensors.Image: mean_colour, tv_tensors.Mask: 255, "others": 0}))
+        steps.append(RandomKeepRatioResize(scale_target, scale_range))
+    if crop is not None:
+        steps.append(CatMaxRatioCrop(crop, cat_max_ratio))
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if photometric:
         steps.append(v2.RandomApply([v2.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05)]))
-    return v2.Compose(steps + _to_float_and_normalize(mean, std))
+    steps += _to_float_and_normalize(mean, std)
+    if crop is not None:
+        steps.append(PadTo(crop))
+    return v2.Compose(steps)
 
 
 def eval_transforms(mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> v2.Compose:

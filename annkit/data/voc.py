@@ -30,12 +30,16 @@ class SegmentationDataset(torch.utils.data.Dataset):
     """Image/mask pairs with VOC conventions; item i is ``dict(image, mask, name)`` after ``transforms``.
 
     Masks are checked as they load: same height and width as the image, values in
-    {0, …, len(class_names) − 1} ∪ {255}; a violation raises an error naming the file.
+    {0, …, len(class_names) − 1} ∪ {255}; a violation raises an error naming the file. ``labels``, when given,
+    turns the stored values into those class ids first (``annkit.data.spec.LabelTable``: Cityscapes' label ids,
+    ``reduce_zero_label``) and rejects stored values it does not know.
     """
 
     def __init__(self, pairs: Sequence[tuple[str, Path, Path]], class_names: Sequence[str] = VOC_CLASSES,
-                 transforms: Callable[[dict], dict] | None = None) -> None:
+                 transforms: Callable[[dict], dict] | None = None,
+                 labels: Callable[[Path, np.ndarray], np.ndarray] | None = None) -> None:
         self.pairs, self.class_names, self.transforms = list(pairs), tuple(class_names), transforms
+        self.labels = labels
 
     @property
     def num_classes(self) -> int:
@@ -50,6 +54,8 @@ class SegmentationDataset(torch.utils.data.Dataset):
         name, image_path, mask_path = self.pairs[index]
         image = read_image(image_path)  # (3, H, W)
         mask = read_mask(mask_path)  # (H, W)
+        if self.labels is not None:
+            mask = self.labels(mask_path, mask)
         if tuple(image.shape[-2:]) != mask.shape:
             raise SizeMismatchError(f"{mask_path}: mask is {mask.shape[0]}×{mask.shape[1]} (H×W) but its image "
                                     f"{image_path} is {image.shape[1]}×{image.shape[2]}; expected equal sizes")

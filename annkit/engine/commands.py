@@ -51,14 +51,21 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_config(args: argparse.Namespace) -> TrainConfig:
-    """The data/inference settings: --preset's train section, else the run's config.yaml, else the defaults."""
+def _eval_config(args: argparse.Namespace, protocol) -> TrainConfig:
+    """The data/inference settings: --preset's train section, else the run's config.yaml, else the model's
+    evaluation protocol, else the defaults; --data sets the data root; KEY=VALUE overrides come last."""
+    from annkit.engine.reproduce import protocol_section
+
     base: dict = {}
     run_config = Path(args.checkpoint).with_name("config.yaml") if args.checkpoint else None
     if args.preset:
         base = load_preset(args.preset).get("train", {})
     elif run_config is not None and run_config.is_file():
         base = yaml.safe_load(run_config.read_text()).get("train", {})
+    elif protocol is not None:
+        base = protocol_section(protocol, args.data or "data")
+    if args.data:
+        base = {**base, "data_root": args.data}
     overrides = parse_overrides(args.overrides)
     if any(key.startswith("model.") for key in overrides):
         raise ConfigError(f"eval takes data and inference keys only; the model comes from the file, not "
@@ -67,12 +74,21 @@ def _eval_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """``annkit eval``: metrics of a model file or pretrained model on the configured validation split."""
+    """``annkit eval``: metrics of a model file or pretrained model on the configured validation split; with a
+    stored protocol (every zoo checkpoint) it needs only ``--data``, and reports the published figure and every
+    remaining protocol difference."""
     from annkit.engine.data import build_dataset
     from annkit.engine.evaluate import evaluate as score
+    from annkit.engine.reproduce import summary
 
-    config = _eval_config(args)
     model = _model(args).to(_device(args))
+    protocol = model.config.protocol
+    if args.multi_scale:
+        if protocol is None:
+            raise ConfigError("--multi-scale needs a model with a stored evaluation protocol; set eval.scales "
+                              "and eval.flip instead")
+        protocol = protocol.multi_scale()
+    config = _eval_config(args, protocol)
     dataset = build_dataset(config, config.val_split, False, model.config.mean, model.config.std)
     if dataset.num_classes != model.config.num_classes:
         raise ConfigError(f"the model predicts {model.config.num_classes} classes but {config.dataset} "
@@ -80,12 +96,17 @@ def evaluate(args: argparse.Namespace) -> int:
     scores = score(model, dataset, config.eval, model.config.num_classes, device=_device(args),
                    class_names=dataset.class_names)
     for name, iou in scores["iou"].items():
-        print(f"  {name:>14s}  IoU {iou:.4f}")
+        print(f"  {name:>20s}  IoU {iou:.4f}")
     print(f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
-          f"({config.dataset} {config.val_split}, {config.eval.mode}, scales {list(config.eval.scales)}, "
-          f"flip {config.eval.flip})")
+          f"({config.dataset} {config.val_split}, {config.eval.mode}, resize {list(config.eval.resize or []) or None}, "
+          f"scales {list(config.eval.scales)}, flip {config.eval.flip})")
+    entry = models.CHECKPOINTS.get(args.pretrained) if args.pretrained else None
+    published = entry.miou if entry is not None and not args.multi_scale else None
+    for line in summary(protocol, config, model.config.align_corners, published, scores["miou"]):
+        print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({**scores, "protocol": protocol.name if protocol else None,
+                                               "published_miou": published}, indent=2) + "\n")
     return 0
 
 

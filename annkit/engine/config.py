@@ -5,7 +5,8 @@ The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with mom
 (pixels whose true-class probability is below 0.7, at least ``min_kept`` of them) on the main output.
 
     train:
-      dataset: voc12aug            # voc12aug | voc | synthetic | folder (a VOC-layout folder at data_root)
+      dataset: voc12aug            # voc12aug | voc | synthetic | folder (a VOC-layout folder at data_root) |
+                                   # cityscapes | ade20k | pascal_context_59 | pascal_context
       crop_size: [512, 512]
       batch_size: 16               # global batch: divided over the torchrun processes
       iterations: 40000
@@ -32,8 +33,9 @@ import yaml
 
 from annkit.config import ModelConfig, load_preset
 from annkit.models.presets import HEADS
+from annkit.protocols import EvalProtocol
 
-DATASETS = ("voc12aug", "voc", "synthetic", "folder")
+DATASETS = ("voc12aug", "voc", "synthetic", "folder", "cityscapes", "ade20k", "pascal_context_59", "pascal_context")
 LOSSES = ("ohem", "cross_entropy")
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_MODES = ("whole", "slide")
@@ -75,7 +77,10 @@ class LossConfig:
 
 @dataclass
 class EvalConfig:
-    """Inference for evaluation: whole image or sliding ``crop`` windows every ``stride`` px; scales and flip."""
+    """Inference for evaluation: optional test-time resize (keep-ratio bound, as mmseg's ``Resize``) and padding,
+    whole image or sliding ``crop`` windows every ``stride`` px; scales and flip; logits resized back to the
+    original size with ``align_corners`` (None: the model's). ``annkit.protocols.EvalProtocol`` fills these for a
+    published checkpoint (``from_protocol``)."""
 
     mode: str = "whole"
     crop: tuple[int, int] = (512, 512)
@@ -83,6 +88,19 @@ class EvalConfig:
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
     max_images: int | None = None  # evaluate on the first N images only (quick runs)
+    resize: tuple[int, int] | None = None  # keep-ratio bound (a, b): long edge ≤ max, short edge ≤ min
+    keep_ratio: bool = True
+    pad: tuple[int, int] | None = None  # pad (H, W) at the bottom/right before inference
+    align_corners: bool | None = None
+
+    @classmethod
+    def from_protocol(cls, protocol: EvalProtocol, max_images: int | None = None) -> EvalConfig:
+        """The inference settings of an ``EvalProtocol`` (its dataset and split are the caller's business)."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"max_images"}
+        values = {name: getattr(protocol, name) for name in names}
+        values["crop"] = values["crop"] or cls.crop
+        values["stride"] = values["stride"] or cls.stride
+        return cls(**values, max_images=max_images)
 
 
 @dataclass
@@ -95,6 +113,8 @@ class TrainConfig:
     val_split: str = "val"
     crop_size: tuple[int, int] | None = (512, 512)
     scale_range: tuple[float, float] | None = (0.5, 2.0)
+    scale: tuple[int, int] = (2048, 512)  # keep-ratio bound the random rescale multiplies (mmseg's RandomResize)
+    cat_max_ratio: float = 0.75  # crops redrawn while one class covers this share (mmseg's RandomCrop)
     flip: bool = True
     photometric: bool = True
     batch_size: int = 16

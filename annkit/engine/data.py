@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from annkit.data import eval_transforms, seed_worker, segmentation_folder, train_transforms, voc2012
+from annkit.data import (DATASETS, eval_transforms, load_dataset, seed_worker, segmentation_folder, train_transforms,
+                         voc2012)
 from annkit.engine.config import ConfigError, TrainConfig
 
 
@@ -25,8 +26,9 @@ def build_dataset(config: TrainConfig, split: str, train: bool, mean, std):
     if train:
         crop = tuple(config.crop_size) if config.crop_size is not None else None
         scale = tuple(config.scale_range) if config.scale_range is not None else None
-        transforms = train_transforms(crop, scale, flip=config.flip, photometric=config.photometric,
-                                      mean=mean, std=std)
+        transforms = train_transforms(crop, scale, tuple(config.scale), flip=config.flip,
+                                      photometric=config.photometric, mean=mean, std=std,
+                                      cat_max_ratio=config.cat_max_ratio)
     else:
         transforms = eval_transforms(mean, std)
     root = Path(config.data_root)
@@ -37,6 +39,8 @@ def build_dataset(config: TrainConfig, split: str, train: bool, mean, std):
         return segmentation_folder(folder, split, transforms, hint=f"annkit data synth --root {folder}")
     if config.dataset == "folder":
         return segmentation_folder(root, split, transforms)
+    if config.dataset in DATASETS:
+        return load_dataset(config.dataset, root, split, transforms)
     raise ConfigError(f"train.dataset {config.dataset!r} has no loader")
 
 

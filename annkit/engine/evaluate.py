@@ -1,9 +1,13 @@
-"""Evaluation: whole-image or sliding-window inference, multi-scale + flip, and mIoU over a data set.
+"""Evaluation: test-time resize, whole-image or sliding-window inference, multi-scale + flip, and mIoU.
 
 The paper reports single-scale and multi-scale + flip scores (Zhu et al. 2019, Sec. 4; mmsegmentation's
-``aug_test``): the image is resized by each scale, optionally flipped left–right, segmented, and the softmax
-probabilities, resized back to the original size, are averaged. Large images are segmented in overlapping
-``crop`` windows every ``stride`` px (mmsegmentation's ``slide`` mode); overlapping logits are averaged.
+``aug_test``): for each scale ratio r the image is resized — to fit the keep-ratio bound r·``resize`` when the
+protocol has one (mmseg: (2048, 512) for VOC/ADE20K; mmcv's ``rescale_size``), else by r — optionally padded at
+the bottom/right (PaddleSeg's VOC), optionally flipped left–right, and segmented; the logits are resized back to
+the original size (bilinear, the protocol's ``align_corners``) and their softmax probabilities averaged. Scores
+are therefore always taken at the original resolution, as mmseg and PaddleSeg do. Large images are segmented in
+overlapping ``crop`` windows every ``stride`` px (mmsegmentation's ``slide`` mode); overlapping logits are
+averaged.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annkit.data.geometric import rescale_size
 from annkit.engine.config import EvalConfig
 from annkit.engine.metrics import ConfusionMatrix
 
@@ -37,24 +42,46 @@ def slide_logits(model: nn.Module, images: torch.Tensor, crop: tuple[int, int], 
     return logits / count
 
 
+def inference_size(height: int, width: int, config: EvalConfig, ratio: float) -> tuple[int, int]:
+    """(H, W) an H×W image is segmented at for scale ``ratio``: the keep-ratio fit to ``ratio · resize`` (mmseg's
+    ``img_ratios``: bound (int(a·r), int(b·r))), the exact ``ratio · resize`` as (W, H) without keep_ratio, or
+    (int(H·r + 0.5), int(W·r + 0.5)) without a resize (PaddleSeg's ``aug_inference``)."""
+    if config.resize is None:
+        return int(height * ratio + 0.5), int(width * ratio + 0.5)
+    bound = (int(config.resize[0] * ratio), int(config.resize[1] * ratio))
+    return rescale_size(height, width, bound) if config.keep_ratio else (bound[1], bound[0])
+
+
+def _segment(model: nn.Module, images: torch.Tensor, config: EvalConfig, num_classes: int) -> torch.Tensor:
+    """Logits (B, K, h, w) of images (B, 3, h, w), padded first to ``config.pad`` (bottom/right, 0 = mean colour)."""
+    height, width = images.shape[-2:]
+    if config.pad is not None:
+        images = F.pad(images, (0, max(config.pad[1] - width, 0), 0, max(config.pad[0] - height, 0)))
+    if config.mode == "slide":
+        logits = slide_logits(model, images, tuple(config.crop), tuple(config.stride), num_classes)
+    else:
+        logits = model(images).float()
+    return logits[..., :height, :width]
+
+
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, images: torch.Tensor, config: EvalConfig,
                           num_classes: int) -> torch.Tensor:
     """Class probabilities (B, K, H, W) of normalised images (B, 3, H, W), averaged over scales and flips."""
     size = images.shape[-2:]
+    align_corners = config.align_corners if config.align_corners is not None else getattr(model, "align_corners",
+                                                                                           False)
     total = images.new_zeros(images.shape[0], num_classes, *size, dtype=torch.float32)
     for scale in config.scales:
-        scaled = images if scale == 1 else F.interpolate(images, scale_factor=scale, mode="bilinear",
-                                                         align_corners=False)
+        target = inference_size(*size, config, scale)
+        scaled = images if target == tuple(size) else F.interpolate(images, size=target, mode="bilinear",
+                                                                     align_corners=False)
         for flip in (False, True) if config.flip else (False,):
             view = scaled.flip(-1) if flip else scaled
-            if config.mode == "slide":
-                logits = slide_logits(model, view, tuple(config.crop), tuple(config.stride), num_classes)
-            else:
-                logits = model(view).float()
+            logits = _segment(model, view, config, num_classes)
             logits = logits.flip(-1) if flip else logits
             if logits.shape[-2:] != size:
-                logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+                logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
             total += logits.softmax(1)
     return total / (len(config.scales) * (2 if config.flip else 1))
 

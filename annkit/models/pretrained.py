@@ -27,6 +27,7 @@ from annkit.models.presets import build, model_config
 from annkit.models.safe_load import load_weights_entry
 from annkit.models.segmentor import Segmentor
 from annkit.models.zoo import CHECKPOINTS, Checkpoint, list_pretrained  # noqa: F401  (re-exported)
+from annkit.protocols import protocol as lookup_protocol
 
 FORMAT = "annkit.segmentor/1"
 
@@ -90,16 +91,20 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
 
 
 def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
-                             config: str | ModelConfig | None = None, align_corners: bool = False) -> Segmentor:
+                             config: str | ModelConfig | None = None, align_corners: bool = False,
+                             protocol: str | None = None) -> Segmentor:
     """Convert an mmsegmentation checkpoint file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
 
     ``config`` (a preset name or ModelConfig) fixes the architecture; without it, it is inferred from the weights
-    (``convert_mmseg.infer_config``). The conversion is checked by a strict load.
+    (``convert_mmseg.infer_config``). ``protocol`` names the evaluation protocol stored with the model
+    (``annkit.protocols.PROTOCOLS``). The conversion is checked by a strict load.
     """
     state = mmseg_state_dict(load_weights_entry(src)[0])  # mmengine training files: bookkeeping left unloaded
     config = model_config(config) if config is not None else infer_config(state, name=Path(src).stem)
     if align_corners:
         config = model_config(config, align_corners=True)
+    if protocol is not None:
+        config = model_config(config, protocol=lookup_protocol(protocol))
     model = build(config, backbone_weights=False)
     load_state_dict_strict(model, convert_state_dict(state), source=str(src))
     if dst is not None:
@@ -182,8 +187,9 @@ def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress:
         raise ValueError(f"checkpoint {name!r} has source {entry.source!r}; no converter is registered for it")
     if entry.preset is not None:
         config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
-        return convert_mmseg_checkpoint(path, config=config)
-    model = convert_mmseg_checkpoint(path, align_corners=entry.align_corners)  # architecture read from weights
+        return convert_mmseg_checkpoint(path, config=config, protocol=entry.protocol)
+    model = convert_mmseg_checkpoint(path, align_corners=entry.align_corners,  # architecture read from weights
+                                     protocol=entry.protocol)
     labels = model_config(f"mmseg_ann_r50_d8_{entry.dataset}")  # same dataset: same class names and colours
     model.config = model_config(model.config, name=name, classes=labels.classes, palette=labels.palette)
     return model

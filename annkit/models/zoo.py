@@ -34,6 +34,7 @@ class Checkpoint:
     split: str = "val"
     size_mb: float | None = None  # file size, where published
     sha256: str | None = None  # hash prefix where the URL does not carry one
+    protocol: str | None = None  # how ``miou`` was measured: a name in ``annkit.protocols.PROTOCOLS``
 
     @property
     def hash_prefix(self) -> str | None:
@@ -48,9 +49,10 @@ def _mmseg(family: str, config: str, stamp: str, miou: float, miou_ms: float | N
     """An mmsegmentation zoo row; dataset, backbone and crop are read from its config name."""
     parts = re.fullmatch(r"[a-z0-9]+_r(\d+)-d8_(\d+x\d+)_\d+k_([a-z0-9]+)", config)
     depth, crop, dataset = parts.groups()
+    protocol = f"mmseg_{dataset}" + (f"_{crop}" if dataset == "cityscapes" else "")  # its test pipeline
     return Checkpoint(f"{_OPENMMLAB}/{'nonlocal_net' if family == 'nonlocal' else family}/{config}/"
                       f"{config}_{stamp}.pth", preset, miou, "769x769" in crop, family, "mmseg", dataset,
-                      f"R-{depth}-D8", crop, miou_ms)
+                      f"R-{depth}-D8", crop, miou_ms, protocol=protocol)
 
 
 def _ann(config: str, stamp: str, miou: float, miou_ms: float) -> Checkpoint:
