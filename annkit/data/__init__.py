@@ -3,11 +3,12 @@ downloads, dataset checks and DataLoader helpers.
 
 A sample is ``dict(image=tv_tensors.Image (3, H, W), mask=tv_tensors.Mask (H, W), name=str)``; masks hold
 class ids with 255 = ignore. Both VOC and the synthetic set use the VOC folder layout, so the same loader,
-evaluator and visualisers serve both. This package imports nothing else of annkit.
+evaluator and visualisers serve both. This package imports nothing else of annkit but ``annkit.errors`` and ``annkit.atomic``.
 """
 
 from annkit.data.errors import (CorruptFileError, DatasetNotFoundError, DownloadError, EmptySplitError,
                                 MaskValueError, SizeMismatchError, UnpairedFileError)
+from annkit.data.image_io import read_image
 from annkit.data.loader import make_loader, seed_worker, set_epoch
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, save_mask, voc_palette
 from annkit.data.synthetic import (SMALL, SynthConfig, SyntheticLongRange, ensure_synthetic, local_ceiling,
@@ -18,7 +19,7 @@ from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 __all__ = [
     "CorruptFileError", "DatasetNotFoundError", "DownloadError", "EmptySplitError", "MaskValueError", "SMALL",
     "SizeMismatchError", "UnpairedFileError", "make_loader", "seed_worker", "set_epoch", "IGNORE_INDEX",
-    "VOC_CLASSES", "colorize", "load_mask", "save_mask", "voc_palette", "SynthConfig", "SyntheticLongRange",
+    "VOC_CLASSES", "colorize", "read_image", "load_mask", "save_mask", "voc_palette", "SynthConfig", "SyntheticLongRange",
     "ensure_synthetic", "local_ceiling", "write_synthetic", "IMAGENET_MEAN", "IMAGENET_STD", "denormalize", "eval_transforms",
     "train_transforms", "SegmentationDataset", "segmentation_folder", "voc2012",
 ]

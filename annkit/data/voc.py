@@ -18,7 +18,8 @@ import torch
 from torchvision import tv_tensors
 
 from annkit.data.errors import DatasetNotFoundError, MaskValueError, SizeMismatchError
-from annkit.data.files import pair_files, read_image, read_mask, read_split
+from annkit.data.files import pair_files, read_mask, read_split
+from annkit.data.image_io import read_image
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES
 from annkit.data.sbd import trainaug_names, trainaug_sources
 

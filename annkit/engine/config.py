@@ -15,8 +15,9 @@ The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with mom
       aux_weight: 0.4
 
 ``resolve(preset, overrides)`` merges ``key=value`` overrides (``iterations=200``, ``optimizer.lr=0.02``,
-``model.num_classes=5``) into a preset and checks every key: a misspelt one is an error that names the closest
-valid keys.
+``model.num_classes=5``) into a preset (a name, or the path of your own YAML file) and checks every key and value
+as it loads: a misspelt key is an error that names the closest valid keys; a value must have its setting's
+declared type (``1e-3``, a string in YAML 1.1, is read as the number it means) and lie in its range.
 """
 
 from __future__ import annotations
@@ -25,22 +26,23 @@ import copy
 import dataclasses
 import difflib
 import inspect
+import re
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from annkit.config import ModelConfig, load_preset
+from annkit.errors import ConfigError
 from annkit.models.presets import HEADS
 
 DATASETS = ("voc12aug", "voc", "synthetic", "folder")
 LOSSES = ("ohem", "cross_entropy")
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_MODES = ("whole", "slide")
-
-
-class ConfigError(ValueError):
-    """A preset or override the engine cannot use; the message names the key and what was expected."""
 
 
 @dataclass
@@ -53,6 +55,13 @@ class OptimizerConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0005
 
+    def __post_init__(self) -> None:
+        _check("train.optimizer", [
+            (self.name in OPTIMIZERS, "name", f"one of {OPTIMIZERS}", self.name),
+            (self.lr > 0, "lr", "a positive number", self.lr),
+            (0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum),
+            (self.weight_decay >= 0, "weight_decay", "a number ≥ 0", self.weight_decay)])
+
 
 @dataclass
 class ScheduleConfig:
@@ -61,6 +70,11 @@ class ScheduleConfig:
     name: str = "poly"
     power: float = 0.9
     min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check("train.schedule", [(self.name == "poly", "name", "'poly'", self.name),
+                            (self.power > 0, "power", "a positive number", self.power),
+                            (self.min_lr >= 0, "min_lr", "a number ≥ 0", self.min_lr)])
 
 
 @dataclass
@@ -71,6 +85,13 @@ class LossConfig:
     threshold: float = 0.7
     min_kept: int = 100000
     ignore_index: int = 255
+
+    def __post_init__(self) -> None:
+        _check("train.loss", [
+            (self.name in LOSSES, "name", f"one of {LOSSES}", self.name),
+            (0 < self.threshold <= 1, "threshold", "a probability in (0, 1]", self.threshold),
+            (self.min_kept >= 0, "min_kept", "an integer ≥ 0", self.min_kept),
+            (0 <= self.ignore_index <= 255, "ignore_index", "a label value in 0..255", self.ignore_index)])
 
 
 @dataclass
@@ -83,6 +104,16 @@ class EvalConfig:
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
     max_images: int | None = None  # evaluate on the first N images only (quick runs)
+
+    def __post_init__(self) -> None:
+        _check("eval", [
+            (self.mode in EVAL_MODES, "mode", f"one of {EVAL_MODES}", self.mode),
+            (len(self.crop) == 2 and min(self.crop) >= 1, "crop", "two positive integers (H, W)", self.crop),
+            (len(self.stride) == 2 and min(self.stride) >= 1, "stride", "two positive integers (H, W)", self.stride),
+            (len(self.scales) >= 1 and min(self.scales) > 0, "scales", "positive numbers", self.scales),
+            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+            (self.max_images is None or self.max_images >= 1, "max_images", "a positive integer or null",
+             self.max_images)])
 
 
 @dataclass
@@ -115,27 +146,36 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        checks = [
+        crop, scale = self.crop_size, self.scale_range
+        _check("train", [
             (self.dataset in DATASETS, "dataset", f"one of {DATASETS}", self.dataset),
-            (self.loss.name in LOSSES, "loss.name", f"one of {LOSSES}", self.loss.name),
-            (self.optimizer.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", self.optimizer.name),
-            (self.schedule.name == "poly", "schedule.name", "'poly'", self.schedule.name),
-            (self.eval.mode in EVAL_MODES, "eval.mode", f"one of {EVAL_MODES}", self.eval.mode),
+            (crop is None or (len(crop) == 2 and min(crop) >= 1), "crop_size", "two positive integers (H, W) or null",
+             crop),
+            (scale is None or (len(scale) == 2 and 0 < scale[0] <= scale[1]), "scale_range",
+             "two numbers 0 < low ≤ high, or null", scale),
+            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+            (isinstance(self.photometric, bool), "photometric", "true or false", self.photometric),
             (self.iterations >= 1, "iterations", "a positive integer", self.iterations),
             (self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size),
+            (self.aux_weight >= 0, "aux_weight", "a number ≥ 0", self.aux_weight),
+            (self.grad_clip is None or self.grad_clip > 0, "grad_clip",
+             "a positive maximum gradient norm, or null for no clipping", self.grad_clip),
+            (self.seed >= 0, "seed", "an integer ≥ 0", self.seed),
+            (self.num_workers >= 0, "num_workers", "an integer ≥ 0", self.num_workers),
             (self.eval_every >= 1, "eval_every", "a positive integer", self.eval_every),
             (self.checkpoint_every >= 1, "checkpoint_every", "a positive integer", self.checkpoint_every),
-            (self.log_every >= 1, "log_every", "a positive integer", self.log_every),
-        ]
-        for ok, key, expected, got in checks:
-            if not ok:
-                raise ConfigError(f"train.{key} must be {expected}, got {got!r}")
+            (self.log_every >= 1, "log_every", "a positive integer", self.log_every)])
+        if self.optimizer.lr <= self.schedule.min_lr:
+            raise ConfigError(f"train.schedule.min_lr ({self.schedule.min_lr}) must be below train.optimizer.lr "
+                              f"({self.optimizer.lr})")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Parse a preset's ``train`` section; unknown keys raise a ConfigError naming the closest valid ones."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"the train section must be a mapping of settings, got {data!r}")
         check_keys(data, _leaf_keys(cls, "train"), "train")
-        return _build(cls, data)
+        return _build(cls, data, "train")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-able values (inverse of ``from_dict``)."""
@@ -150,8 +190,50 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls, data: dict[str, Any]):
-    """Instantiate dataclass ``cls`` from nested plain data (sub-dataclasses and tuples converted)."""
+def _check(section: str, checks: list[tuple[bool, str, str, Any]]) -> None:
+    """Raise a ConfigError for the first failed (ok, key, expected, got) range check of ``section``."""
+    for ok, key, expected, got in checks:
+        if not ok:
+            raise ConfigError(f"{section}.{key} must be {expected}, got {_plain(got)!r}")
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # YAML 1.1 reads 1e-3 (no dot) as a string
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """``value`` as the declared type ``kind`` of setting ``key`` (int, float, bool, str, tuples, ``X | None``);
+    a ConfigError names the key, the expected type and the value otherwise."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list like [1, 2], got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(item, sub, f"{key}[{i}]") for i, (item, sub) in enumerate(zip(value, args)))
+    if kind is float and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, str(kind))
+    raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+def _build(cls, data: dict[str, Any], prefix: str):
+    """Instantiate dataclass ``cls`` from nested plain data, each value checked against its declared type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix} must be a mapping of settings, got {data!r}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
@@ -159,10 +241,9 @@ def _build(cls, data: dict[str, Any]):
         value = data[f.name]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default):
-            value = _build(type(default), value or {})
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
+            kwargs[f.name] = _build(type(default), value or {}, f"{prefix}.{f.name}")
+        else:
+            kwargs[f.name] = _coerce(value, hints[f.name], f"{prefix}.{f.name}")
     return cls(**kwargs)
 
 
@@ -220,7 +301,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. iterations=200)")
         key = key if key.split(".")[0] in ("model", "train") else f"train.{key}"
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({err.problem}); expected e.g. "
+                              "3, 0.01, true, null, [64, 64]") from None
     return out
 
 
@@ -244,11 +329,11 @@ def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
     return data
 
 
-def resolve(preset: str | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
+def resolve(preset: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
     """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
-    data = merge(load_preset(preset) if isinstance(preset, str) else preset, overrides)
+    data = merge(load_preset(preset) if isinstance(preset, (str, Path)) else preset, overrides)
     try:
         model = ModelConfig.from_dict(data["model"])
-    except (TypeError, ValueError) as err:
-        raise ConfigError(str(err)) from err
+    except TypeError as err:  # a missing required setting (name, num_classes)
+        raise ConfigError(f"model section: {err}") from None
     return model, TrainConfig.from_dict(data["train"])
