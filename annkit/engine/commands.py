@@ -75,7 +75,8 @@ def train(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if (out / "last.pt").is_file():
             _resume_preset(args, out)
-        summary = run(None, None, out, resume=True, progress=not args.no_progress, device=args.device)
+        summary = run(None, None, out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
+                      device=args.device)
     else:
         if args.preset is None:
             raise ConfigError("--preset (a preset name or a YAML file) is required to start a run")

@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import difflib
 import inspect
+import math
 import re
 import types
 import typing
@@ -218,14 +219,15 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
         return tuple(_coerce(item, sub, f"{key}[{i}]") for i, (item, sub) in enumerate(zip(value, args)))
     if kind is float and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        return float(value)
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = float(value)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is float and number and math.isfinite(value):
         return float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+    if kind is not float and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, str(kind))
+    expected = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(kind, str(kind))
     raise ConfigError(f"{key} must be {expected}, got {value!r}")
 
 
