@@ -104,10 +104,16 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert_mmseg(args: argparse.Namespace) -> int:
-    from annkit.models.pretrained import convert_mmseg_checkpoint
+    from annkit.errors import UserError
+    from annkit.models.pretrained import CheckpointError, convert_mmseg_checkpoint
 
-    model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
-                                     align_corners=args.align_corners)
+    try:
+        model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
+                                         align_corners=args.align_corners)
+    except ValueError as error:  # the converter's refusals are about the input file (UserErrors pass through)
+        if isinstance(error, UserError):
+            raise
+        raise CheckpointError(f"cannot convert {args.checkpoint}: {error}") from error
     print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
           f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
     return 0

@@ -162,6 +162,13 @@ def test_yaml_1_1_exponents_are_numbers_and_your_own_yaml_file_works(data_root, 
     _one_line_error(capsys, "unknown preset 'tiny_an'; did you mean tiny_ann")
 
 
+def test_head_and_backbone_options_the_constructors_refuse_are_config_errors():
+    with pytest.raises(ConfigError, match=r"model.head \(ann\) has an invalid option: .*'bogus'"):
+        models.build(resolve("tiny_ann", {"model.head.pool_mode": "bogus"})[0])
+    with pytest.raises(ConfigError, match=r"model.backbone \(resnet\): ResNet depth 7 is not supported"):
+        models.build(resolve("voc_ann_r50", {"model.backbone.depth": 7})[0], backbone_weights=False)
+
+
 def test_an_explicit_num_classes_that_contradicts_the_data_is_an_error(data_root, tmp_path, capsys):
     overrides = quick_overrides(data_root, **{"model.num_classes": 9})
     assert cli(["train", "--preset", "tiny_fcn", "--out", str(tmp_path / "run"), *as_args(overrides)]) == 2
@@ -211,6 +218,7 @@ def test_user_errors_are_one_line_with_exit_code_2_and_bugs_keep_their_traceback
         (["data", "synth", "--size", "-1", "--root", str(tmp_path / "s")], "annkit data synth:"),
         (["data", "synth", "--num-train", "1", "--num-val", "1", "--root", str(blocker / "s")], str(blocker)),
         (["convert", "mmseg", str(tmp_path / "none.pth"), str(tmp_path / "o.pth")], "none.pth does not exist"),
+        (["convert", "mmseg", str(model), str(tmp_path / "o.pth")], "not an mmsegmentation segmentor checkpoint"),
     ]
     for argv, fragment in cases:
         assert cli(argv) == 2, argv

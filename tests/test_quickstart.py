@@ -45,10 +45,20 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie waits for a reaper that may never come)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
-@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
-    """A real quickstart, a real signal: both training processes end with it (before: they ran on as orphans)."""
+    """A real quickstart, a real signal: both training processes end with it (before: they ran on as orphans).
+    SIGTERM and SIGHUP are caught and the trainings stopped; after SIGKILL the kernel stops them (PDEATHSIG)."""
     write_synthetic(tmp_path / "data" / "synthetic", TINY)
     quickstart = subprocess.Popen([sys.executable, "-m", "annkit", "quickstart", "--out", str(tmp_path / "quick"),
                                    "--data-root", str(tmp_path / "data"), "--iterations", "100000", "--no-progress"],
@@ -59,7 +69,10 @@ def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
         time.sleep(0.2)
     children = _children(quickstart.pid)
     assert quickstart.poll() is None and len(children) == 2, "the trainings did not start"
-    quickstart.send_signal(getattr(signal, stop))
-    assert quickstart.wait(60) == 128 + getattr(signal, stop)
-    for child in children:
-        assert not Path(f"/proc/{child}").exists(), f"training process {child} outlived the quickstart"
+    number = getattr(signal, stop)
+    quickstart.send_signal(number)
+    assert quickstart.wait(60) == (-number if stop == "SIGKILL" else 128 + number)
+    deadline = time.monotonic() + 30
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_running, children)), "a training process outlived the quickstart"
