@@ -4,7 +4,6 @@ Faults are real: concurrent processes, NaN weights from a real step, real signal
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -26,10 +26,6 @@ import copy
 import dataclasses
 import difflib
 import inspect
-import math
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,8 @@ from typing import Any
 import yaml
 
 from annkit.config import ModelConfig, load_preset
+from annkit.engine.values import build as _build
+from annkit.engine.values import check as _check
 from annkit.errors import ConfigError
 from annkit.models.presets import HEADS
 
@@ -189,64 +187,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _check(section: str, checks: list[tuple[bool, str, str, Any]]) -> None:
-    """Raise a ConfigError for the first failed (ok, key, expected, got) range check of ``section``."""
-    for ok, key, expected, got in checks:
-        if not ok:
-            raise ConfigError(f"{section}.{key} must be {expected}, got {_plain(got)!r}")
-
-
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # YAML 1.1 reads 1e-3 (no dot) as a string
-
-
-def _coerce(value: Any, kind: Any, key: str) -> Any:
-    """``value`` as the declared type ``kind`` of setting ``key`` (int, float, bool, str, tuples, ``X | None``);
-    a ConfigError names the key, the expected type and the value otherwise."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(value, inner, key)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list like [1, 2], got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
-        if len(value) != len(args):
-            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(item, sub, f"{key}[{i}]") for i, (item, sub) in enumerate(zip(value, args)))
-    if kind is float and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        value = float(value)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is float and number and math.isfinite(value):
-        return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if kind is not float and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    expected = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(kind, str(kind))
-    raise ConfigError(f"{key} must be {expected}, got {value!r}")
-
-
-def _build(cls, data: dict[str, Any], prefix: str):
-    """Instantiate dataclass ``cls`` from nested plain data, each value checked against its declared type."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix} must be a mapping of settings, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if dataclasses.is_dataclass(default):
-            kwargs[f.name] = _build(type(default), value or {}, f"{prefix}.{f.name}")
-        else:
-            kwargs[f.name] = _coerce(value, hints[f.name], f"{prefix}.{f.name}")
-    return cls(**kwargs)
 
 
 def _leaf_keys(cls, prefix: str) -> set[str]:
