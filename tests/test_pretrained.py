@@ -133,6 +133,9 @@ def test_imagenet_weights_offline_say_what_where_and_how_to_do_without(tmp_path,
         port = sock.getsockname()[1]
     for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(variable, f"http://127.0.0.1:{port}")
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener keeps the proxy: restored afterwards
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(RuntimeError, match=r"could not download torchvision's ImageNet weights for ResNet-18 .*"
                        r"https://download\.pytorch\.org/models/resnet18-.*place it at .*torch/hub/checkpoints/"
