@@ -2,6 +2,10 @@
 
 Subcommand groups register themselves in ``_GROUPS``; a group is a function that adds its parsers to the
 top-level subparsers and sets ``func`` (called with the parsed namespace, returns an exit code).
+
+Exit codes: 0 success; 1 ``data check`` found problems (or an internal error, with its traceback); 2 a user
+error (bad argument, config, file or data; a refused request; a full disk): one line ``annkit: error: …`` on
+stderr naming the thing and what was expected; 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -115,10 +119,16 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_convert_mmseg(args: argparse.Namespace) -> int:
-    from annkit.models.pretrained import convert_mmseg_checkpoint
+    from annkit.errors import UserError
+    from annkit.models.pretrained import CheckpointError, convert_mmseg_checkpoint
 
-    model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
-                                     align_corners=args.align_corners, protocol=args.protocol)
+    try:
+        model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
+                                         align_corners=args.align_corners, protocol=args.protocol)
+    except ValueError as error:  # the converter's refusals are about the input file (UserErrors pass through)
+        if isinstance(error, UserError):
+            raise
+        raise CheckpointError(f"cannot convert {args.checkpoint}: {error}") from error
     print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
           f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
     return 0
@@ -205,37 +215,27 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_data_download(args: argparse.Namespace) -> int:
     from annkit.data.download import download
-    from annkit.data.errors import DownloadError
 
-    try:
-        print(f"{args.dataset} ready at {download(args.dataset, args.root, keep_archive=not args.remove_archive)}")
-    except DownloadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    print(f"{args.dataset} ready at {download(args.dataset, args.root, keep_archive=not args.remove_archive)}")
     return 0
 
 
 def _run_data_check(args: argparse.Namespace) -> int:
     from annkit.data.check import check_dataset
-    from annkit.data.errors import DatasetNotFoundError
 
-    try:
-        report = check_dataset(args.path, args.dataset)
-    except DatasetNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    report = check_dataset(args.path, args.dataset)
     print(report.summary())
     return 0 if report.ok else 1
 
 
 def _run_data_synth(args: argparse.Namespace) -> int:
     from annkit.data.synthetic import SynthConfig, describe, write_synthetic
+    from annkit.errors import ConfigError
 
     try:
         config = SynthConfig(**{knob: getattr(args, knob) for knob in _SYNTH_KNOBS if getattr(args, knob) is not None})
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:  # SynthConfig checks its own ranges
+        raise ConfigError(f"annkit data synth: {error}") from None
     print(describe(write_synthetic(args.root, config, progress=True)))
     return 0
 
@@ -273,22 +273,27 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from annkit import models, viz
+    from annkit.engine.commands import check_output_file
+    from annkit.engine.distributed import resolve_device
+    from annkit.errors import ConfigError
 
+    check_output_file(args.out)
+    device = resolve_device(args.device)
     model = models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
     image = viz.load_image(args.image)
     height, width = image.shape[-2:]
     x, y = args.point
     if not (0 <= x < width and 0 <= y < height):
-        raise SystemExit(f"annkit viz attention: --point {x:g} {y:g} is outside the {width}×{height} image")
-    capture = viz.capture_attention(model, image, device=args.device)
+        raise ConfigError(f"annkit viz attention: --point {x:g} {y:g} is outside the {width}×{height} image")
+    capture = viz.capture_attention(model, image, device=device)
     if not capture.blocks:
-        raise SystemExit("annkit viz attention: the model has no attention block (APNB, AFNB or non-local)")
+        raise ConfigError("annkit viz attention: the model has no attention block (APNB, AFNB or non-local)")
     block = args.block or list(capture.blocks)[-1]
     if block not in capture.blocks:
-        raise SystemExit(f"annkit viz attention: no block {block!r}; blocks: {', '.join(capture.blocks)}")
+        raise ConfigError(f"annkit viz attention: no block {block!r}; blocks: {', '.join(capture.blocks)}")
     levels = len(capture.blocks[block].geometry.grids)
     if args.level is not None and not 0 <= args.level < levels:
-        raise SystemExit(f"annkit viz attention: --level must be in 0..{levels - 1} for block {block!r}")
+        raise ConfigError(f"annkit viz attention: --level must be in 0..{levels - 1} for block {block!r}")
     figure = viz.plot_query(capture, block, (x, y), args.level, args.normalize, args.overlay, args.top_k)
     figure.savefig(args.out, dpi=120)
     print(f"wrote {args.out} (block {block}, query pixel x={x:g}, y={y:g})")
@@ -312,12 +317,17 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         description="Iteration-based training: evaluation every eval_every iterations, best model kept, atomic "
         "checkpoints every checkpoint_every iterations, exact --resume. Multi-GPU/multi-node: "
         "torchrun --nproc-per-node N -m annkit train ...")
-    train.add_argument("--preset", required=True, help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50")
+    train.add_argument("--preset", "--config", dest="preset", default=None,
+                       help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50, or your own YAML file laid out "
+                       "like them (required unless --resume)")
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="config overrides, YAML values: iterations=200 optimizer.lr=0.02 dataset=synthetic "
                        "model.head.dropout=0 (keys without model./train. are train keys)")
     train.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --out (its config, metrics and checkpoints are deleted first); "
+                       "without it (or --resume) a folder holding a run is refused")
     train.add_argument("--throughput", type=int, default=None, metavar="STEPS",
                        help="only time STEPS training steps on random data at the preset's crop size; print images/s")
     add_runtime_flags(train)
@@ -334,7 +344,8 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
                           help="train-section keys: dataset=synthetic data_root=data val_split=val eval.mode=slide "
                           "eval.crop=[512,512] eval.stride=[341,341] eval.scales=[0.75,1.0,1.25] eval.flip=true "
                           "eval.max_images=100")
-    evaluate.add_argument("--preset", default=None, help="take the data settings from this preset's train section")
+    evaluate.add_argument("--preset", "--config", dest="preset", default=None,
+                          help="take the data settings from this preset's (or YAML file's) train section")
     evaluate.add_argument("--data", default=None, metavar="ROOT",
                           help="data root holding the data set (default: the config's, else data)")
     evaluate.add_argument("--multi-scale", action="store_true",
@@ -346,7 +357,8 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser("predict", help="segment image files: palette PNGs + overlays")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     add_model_source(predict)
-    predict.add_argument("--out", default="runs/predict", help="output folder (default: runs/predict)")
+    predict.add_argument("--out", default="runs/predict",
+                         help="output folder (default: runs/predict); inputs are never overwritten")
     predict.add_argument("--mode", choices=["whole", "slide"], default="whole")
     predict.add_argument("--crop", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     predict.add_argument("--stride", type=int, nargs=2, default=(341, 341), metavar=("H", "W"))
@@ -391,10 +403,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``annkit`` console script; returns the process exit code."""
+    """Entry point of the ``annkit`` console script; returns the process exit code (see the module docstring).
+
+    A user error (``annkit.errors.UserError``, or an OSError about a named file) prints one line and returns 2;
+    any other exception is a bug and propagates with its traceback.
+    """
+    from annkit.errors import EXIT_USER_ERROR, UserError, os_error
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        return int(args.func(args) or 0)
+    except UserError as error:
+        message = str(error)
+    except OSError as error:  # the OS refused a file the user named: not a bug of annkit
+        if error.filename is None:
+            raise
+        message = str(os_error(error, error.filename, "accessing"))
+    print(f"annkit: error: {message}", file=sys.stderr)
+    return EXIT_USER_ERROR

@@ -20,12 +20,14 @@ section (what to build, how to run it) and leaves the other sections (``train``,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from annkit.errors import ConfigError
 from annkit.protocols import EvalProtocol
 
 AMP_DTYPES = (None, "bfloat16", "float16")
@@ -37,13 +39,13 @@ CONFIG_DIR = Path(__file__).with_name("configs")
 
 
 def _from_mapping(cls, data: dict[str, Any], where: str):
-    """Build dataclass ``cls`` from ``data``; unknown keys raise a ValueError naming them and the known ones."""
+    """Build dataclass ``cls`` from ``data``; unknown keys raise a ConfigError naming them and the known ones."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"{where} has unknown keys {unknown}; expected some of {sorted(known)}")
+        raise ConfigError(f"{where} has unknown keys {unknown}; expected some of {sorted(known)}")
     return cls(**data)
 
 
@@ -69,7 +71,7 @@ class HeadConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> HeadConfig:
         if not isinstance(data, dict) or "name" not in data:
-            raise ValueError(f"{where} must be a mapping with a 'name' key, got {data!r}")
+            raise ConfigError(f"{where} must be a mapping with a 'name' key, got {data!r}")
         options = {k: v for k, v in data.items() if k != "name"}
         return cls(name=data["name"], options=options)
 
@@ -89,7 +91,10 @@ class RuntimeConfig:
 
     def __post_init__(self) -> None:
         if self.amp_dtype not in AMP_DTYPES:
-            raise ValueError(f"runtime.amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}")
+            raise ConfigError(f"runtime.amp_dtype must be one of {AMP_DTYPES}, got {self.amp_dtype!r}")
+        for key in ("channels_last", "compile", "fold_bn"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"model.runtime.{key} must be true or false, got {getattr(self, key)!r}")
 
 
 @dataclass
@@ -142,14 +147,22 @@ class ModelConfig:
             data["protocol"] = EvalProtocol.from_dict(data["protocol"])
         for key in ("mean", "std"):
             if key in data:
-                data[key] = tuple(float(v) for v in data[key])
+                values = data[key]
+                if not (isinstance(values, (list, tuple)) and len(values) == 3
+                        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                    raise ConfigError(f"model.{key} must be 3 numbers (R, G, B), got {values!r}")
+                data[key] = tuple(float(v) for v in values)
+        if "std" in data and min(data["std"]) <= 0:
+            raise ConfigError(f"model.std must be positive (images are divided by it), got {list(data['std'])}")
         if data.get("classes") is not None:
             data["classes"] = tuple(str(c) for c in data["classes"])
         if data.get("palette") is not None:
             data["palette"] = tuple(tuple(int(v) for v in colour) for colour in data["palette"])
         config = _from_mapping(cls, data, "model")
-        if not isinstance(config.num_classes, int) or config.num_classes < 1:
-            raise ValueError(f"model.num_classes must be a positive integer, got {config.num_classes!r}")
+        if isinstance(config.num_classes, bool) or not isinstance(config.num_classes, int) or config.num_classes < 1:
+            raise ConfigError(f"model.num_classes must be a positive integer, got {config.num_classes!r}")
+        if not isinstance(config.align_corners, bool):
+            raise ConfigError(f"model.align_corners must be true or false, got {config.align_corners!r}")
         return config
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,9 +183,26 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The whole preset ``name`` as a dict (sections ``model``, ``train``, …)."""
-    names = preset_names()
-    if name not in names:
-        raise ValueError(f"unknown preset {name!r}; expected one of {names}")
-    return yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+def load_preset(name: str | Path) -> dict[str, Any]:
+    """The whole preset as a dict (sections ``model``, ``train``, …): a shipped preset by name (``tiny_ann``) or
+    a YAML file of your own by path (``my.yaml``, laid out like ``annkit/configs/*.yaml``)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; expected a YAML file laid out like "
+                              f"{CONFIG_DIR / 'tiny_ann.yaml'}")
+    elif str(name) in preset_names():
+        path = CONFIG_DIR / f"{name}.yaml"
+    else:
+        close = difflib.get_close_matches(str(name), preset_names(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ConfigError(f"unknown preset {str(name)!r}; {hint}expected one of {preset_names()} or the path of "
+                          "a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise ConfigError(f"config file {path} must be a mapping with a model: section (and a train: section "
+                          f"to train); copy {CONFIG_DIR / 'tiny_ann.yaml'} to start from a preset")
+    return data

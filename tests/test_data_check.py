@@ -48,7 +48,7 @@ def test_broken_folder_lists_every_problem(tmp_path: Path, capsys) -> None:
 
 
 def test_missing_folder(tmp_path: Path, capsys) -> None:
-    assert main(["data", "check", str(tmp_path / "nothing")]) == 1
+    assert main(["data", "check", str(tmp_path / "nothing")]) == 2  # a user error; 1 = problems found
     assert "nothing not found" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     report = check_dataset(tmp_path / "empty")

@@ -104,7 +104,7 @@ def test_offline_message_says_what_to_do(tmp_path: Path, monkeypatch, capsys) ->
     monkeypatch.setitem(download_module.ARCHIVES, "voc", Archive(url, MD5, "10 KiB", "VOCdevkit/VOC2012"))
     with pytest.raises(DownloadError, match=r"Are you offline\?.*VOCtrainval_11-May-2012\.tar.*annkit data download voc"):
         download("voc", tmp_path, progress=False)
-    assert main(["data", "download", "voc", "--root", str(tmp_path)]) == 1
+    assert main(["data", "download", "voc", "--root", str(tmp_path)]) == 2
     assert "Are you offline?" in capsys.readouterr().err
 
 

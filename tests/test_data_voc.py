@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 
 from annkit.data import (CorruptFileError, DatasetNotFoundError, EmptySplitError, MaskValueError, SizeMismatchError,
                          UnpairedFileError, load_mask, save_mask, segmentation_folder, voc2012, voc_palette)
-from annkit.data.files import read_image
+from annkit.data.image_io import read_image
 
 VOC = Path("VOCdevkit") / "VOC2012"
 SBD = Path("benchmark_RELEASE") / "dataset"

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -182,25 +181,75 @@ def _records(run: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in lines]
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
+# A training that SIGKILLs itself in the middle of a write: the state on disk is exactly what a kill -9 at that
+# moment leaves (half a metrics line; half of last.pt.tmp), at a point chosen exactly instead of by luck.
+_KILL_MID_WRITE = """
+import io, json, os, signal, sys
+from pathlib import Path
+from annkit.engine import rundir
+from annkit.models import pretrained
+
+kind, at = os.environ["KILL_AT"].split(":")
+at = int(at)
+
+def die_writing(path, data):
+    with open(path, "ab") as file:
+        file.write(data[: len(data) // 2])
+        file.flush()
+        os.fsync(file.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if kind == "metrics":
+    original_write = rundir.MetricLog.write
+
+    def write(self, record):
+        if record["kind"] == "train" and record["iteration"] == at:
+            die_writing(self.path, (json.dumps(record) + "\\n").encode())
+        original_write(self, record)
+
+    rundir.MetricLog.write = write
+else:
+    original_atomic_write, saves = pretrained.atomic_write, []
+
+    def atomic_write(path, write):
+        saves.append(Path(path).name)
+        if saves.count("last.pt") == at and Path(path).name == "last.pt":
+            buffer = io.BytesIO()
+            write(buffer)
+            die_writing(Path(str(path) + ".tmp"), buffer.getvalue())
+        original_atomic_write(path, write)
+
+    pretrained.atomic_write = atomic_write
+from annkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
     overrides = quick_overrides(data_root, iterations=10, eval_every=5, checkpoint_every=3, num_workers=1,
                                 flip=True, **{"model.head.dropout": 0.1})
-    command = [sys.executable, "-m", "annkit", "train", "--preset", "tiny_fcn", "--threads", "1", "--no-progress"]
+    arguments = ["train", "--preset", "tiny_fcn", "--threads", "1", "--no-progress"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    subprocess.run(command + ["--out", str(whole)] + as_args(overrides), check=True, capture_output=True)
-    process = subprocess.Popen(command + ["--out", str(broken)] + as_args(overrides),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (broken / "last.pt").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    interrupted_at = torch.load(broken / "last.pt", weights_only=True)["iteration"]
-    assert interrupted_at < 10, "the run finished before it could be killed"
-    subprocess.run(command + ["--out", str(broken), "--resume"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "annkit", *arguments, "--out", str(whole), *as_args(overrides)],
+                   check=True, capture_output=True)
+
+    def killed_at(point: str, *extra: str) -> None:
+        process = subprocess.run([sys.executable, "-c", _KILL_MID_WRITE, *arguments, "--out", str(broken), *extra],
+                                 env={**os.environ, "KILL_AT": point}, capture_output=True)
+        assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
+
+    killed_at("metrics:5", *as_args(overrides))  # killed while writing iteration 5's metrics line
+    assert not (broken / "metrics.jsonl").read_text().endswith("\n")  # a torn last line
+    assert torch.load(broken / "last.pt", weights_only=True)["iteration"] == 3
+    killed_at("save:1", "--resume")  # resumed at 3, killed while writing iteration 6's last.pt
+    assert (broken / "last.pt.tmp").is_file()  # half a checkpoint beside the intact one
+    assert torch.load(broken / "last.pt", weights_only=True)["iteration"] == 3
+    subprocess.run([sys.executable, "-m", "annkit", *arguments, "--out", str(broken), "--resume"], check=True,
+                   capture_output=True)
     for name, tensor in _weights(whole / "final.pt").items():
         assert torch.equal(tensor, _weights(broken / "final.pt")[name]), name
     assert _records(whole) == _records(broken)
+    assert not (broken / "last.pt.tmp").exists()
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, model_config, config, out: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from urllib.error import URLError
 
 import pytest
 import torch
 
+from annkit import models
 from annkit.cli import main as cli_main
 from annkit.config import preset_names
 from annkit.models import pretrained
@@ -74,6 +76,18 @@ def test_cached_file_with_wrong_hash_is_rejected(tmp_path):
         download("https://example.invalid/ann-0123abcd.pth", "0123abcd", cache_dir=tmp_path)
 
 
+class _Payload:
+    """A pickle that runs a shell command when loaded: what a malicious checkpoint carries."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
 def test_truncated_and_unsafe_files_are_refused(tmp_path):
     good = tmp_path / "good.pth"
     torch.save({"state_dict": {"w": torch.zeros(100)}}, good)
@@ -81,10 +95,14 @@ def test_truncated_and_unsafe_files_are_refused(tmp_path):
     truncated.write_bytes(good.read_bytes()[:200])
     with pytest.raises(ValueError, match=r"cannot read checkpoint .*truncated\.pth"):
         load_file(truncated)
+    marker = tmp_path / "payload-ran"
     unsafe = tmp_path / "unsafe.pth"
-    torch.save({"state_dict": {}, "hook": Checkpoint("u", "p", 0.0)}, unsafe)  # an arbitrary class: not weights
-    with pytest.raises(ValueError, match="weights_only=True"):
-        load_file(unsafe)
+    torch.save({"state_dict": {}, "hook": _Payload(marker)}, unsafe)
+    for loader in (load_file, load):
+        with pytest.raises(ValueError, match=r"holds a Python object \(posix.system\).*never runs code") as error:
+            loader(unsafe)
+        assert "weights_only=False" not in str(error.value)  # torch's advice to load it unsafely is never shown
+    assert not marker.exists(), "the payload ran"
     with pytest.raises(FileNotFoundError):
         load_file(tmp_path / "missing.pth")
     torch.save({"w": torch.zeros(1)}, tmp_path / "plain.pth")
@@ -92,6 +110,44 @@ def test_truncated_and_unsafe_files_are_refused(tmp_path):
         load(tmp_path / "plain.pth")
     with pytest.raises(ValueError, match="not an mmsegmentation segmentor checkpoint"):
         pretrained.convert_mmseg_checkpoint(tmp_path / "plain.pth")
+
+
+def test_load_says_why_for_a_folder_an_empty_file_and_a_file_without_config(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    pretrained.save(models.build("tiny_fcn", num_classes=3), run / "best.pt")
+    with pytest.raises(ValueError, match=r"run is a folder; expected a checkpoint file; this folder holds .*best\.pt"):
+        load(run)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.pt is empty \(0 bytes"):
+        load(tmp_path / "empty.pt")
+    torch.save({"format": pretrained.FORMAT, "state_dict": {}}, tmp_path / "no_config.pt")
+    with pytest.raises(ValueError, match=r"no_config\.pt has no config; expected an annkit model file"):
+        load(tmp_path / "no_config.pt")
+    for path in (run, tmp_path / "empty.pt", tmp_path / "no_config.pt"):  # the CLI: one line, exit code 2
+        assert cli_main(["predict", str(tmp_path / "x.jpg"), "--checkpoint", str(path), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("annkit: error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_imagenet_weights_offline_say_what_where_and_how_to_do_without(tmp_path, monkeypatch):
+    """A real failed connection (a proxy on a closed local port), not a mocked download."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{port}")
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener keeps the proxy: restored afterwards
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(RuntimeError, match=r"could not download torchvision's ImageNet weights for ResNet-18 .*"
+                       r"https://download\.pytorch\.org/models/resnet18-.*place it at .*torch/hub/checkpoints/"
+                       r"resnet18-.*backbone_weights=False.*model\.backbone\.weights=null"):
+        models.build({"name": "r18", "num_classes": 2, "backbone": {"depth": 18, "weights": "IMAGENET1K_V1"},
+                      "head": {"name": "fcn", "channels": 8}}, backbone_weights=True)
 
 
 def test_cli_convert_mmseg(tmp_path, capsys):
@@ -105,6 +161,8 @@ def test_cli_convert_mmseg(tmp_path, capsys):
     with torch.no_grad():
         expected, _ = mmseg_forward(state, images, depth=18, align_corners=True)
         assert (model(images) - expected).abs().max() <= 1e-4
-    with pytest.raises(ValueError, match=r"mis-shaped .*classifier"):
-        cli_main(["convert", "mmseg", str(tmp_path / "fcn.pth"), str(tmp_path / "x.pth"),
-                  "--preset", "mmseg_ann_r50_d8_voc12aug"])
+    assert cli_main(["convert", "mmseg", str(tmp_path / "fcn.pth"), str(tmp_path / "x.pth"),
+                     "--preset", "mmseg_ann_r50_d8_voc12aug"]) == 2  # a user error: one line, exit code 2
+    assert re.search(r"annkit: error: .*mis-shaped .*classifier", capsys.readouterr().err)
+    assert cli_main(["convert", "mmseg", str(tmp_path / "missing.pth"), str(tmp_path / "x.pth")]) == 2
+    assert "checkpoint " + str(tmp_path / "missing.pth") + " does not exist" in capsys.readouterr().err

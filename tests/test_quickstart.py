@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +39,40 @@ def test_train_runs_reports_a_failed_run_with_its_log(tmp_path):
         train_runs(runs, 1, workers=1, progress=False)
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         train_runs(runs, 1, workers=0, progress=False)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie waits for a reaper that may never come)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
+    """A real quickstart, a real signal: both training processes end with it (before: they ran on as orphans).
+    SIGTERM and SIGHUP are caught and the trainings stopped; after SIGKILL the kernel stops them (PDEATHSIG)."""
+    write_synthetic(tmp_path / "data" / "synthetic", TINY)
+    quickstart = subprocess.Popen([sys.executable, "-m", "annkit", "quickstart", "--out", str(tmp_path / "quick"),
+                                   "--data-root", str(tmp_path / "data"), "--iterations", "100000", "--no-progress"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logs = [tmp_path / "quick" / preset / "metrics.jsonl" for preset in ("tiny_ann", "tiny_fcn")]
+    deadline = time.monotonic() + 300
+    while not all(log.is_file() for log in logs) and quickstart.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    children = _children(quickstart.pid)
+    assert quickstart.poll() is None and len(children) == 2, "the trainings did not start"
+    number = getattr(signal, stop)
+    quickstart.send_signal(number)
+    assert quickstart.wait(60) == (-number if stop == "SIGKILL" else 128 + number)
+    deadline = time.monotonic() + 30
+    while any(map(_running, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_running, children)), "a training process outlived the quickstart"

@@ -5,11 +5,13 @@ there is one source of truth; ADE20K's is the SceneParsing challenge's public zi
 torchvision's proposed ``ADE20K`` dataset and several segmentation repositories). Cityscapes needs a login and
 PASCAL Context a conversion with the Detail API: for those ``download`` raises with the exact steps instead.
 Extraction uses ``torchvision.datasets.utils.extract_archive``. torchvision's own
-``download_url`` restarts from zero after an interruption, which hurts for 2 GB, hence ``fetch`` here.
+``download_url`` restarts from zero after an interruption, which hurts for 2 GB, hence ``fetch`` here. An
+archive is unpacked into a temporary folder and moved into place only when complete (``extract``).
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -22,6 +24,7 @@ from torchvision.datasets.voc import DATASET_YEAR_DICT
 
 from annkit.data import cityscapes, pascal_context
 from annkit.data.errors import DownloadError
+from annkit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -107,21 +110,46 @@ def fetch(url: str, dest: Path, md5: str, name: str = "", chunk_size: int = 1 <<
     return dest
 
 
+#: written into an extracted folder as its last step; a folder without it is not trusted as complete
+COMPLETE = ".annkit-extracted"
+
+
+def extract(path: Path, archive: Archive, root: Path) -> Path:
+    """Unpack ``path`` into a fresh temporary folder under ``root``, check that ``archive.extracts_to`` is there,
+    mark it complete, then move it into place with one rename: an interruption (even ``kill -9``) never leaves a
+    partial dataset where a complete one is expected; the next run starts the extraction again."""
+    staging = root / f".{archive.filename}.extracting"
+    shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted extraction
+    extract_archive(str(path), str(staging))
+    extracted, target = staging / archive.extracts_to, root / archive.extracts_to
+    if not extracted.is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DownloadError(f"{path} extracted, but {archive.extracts_to} is not in it; expected the standard layout")
+    (extracted / COMPLETE).write_text(f"{archive.filename} md5 {archive.md5}\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    extracted.rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def download(name: str, root: str | Path = "data", keep_archive: bool = True, progress: bool = True) -> Path:
     """Download and extract dataset ``name`` (a key of ``ARCHIVES``) under ``root``; returns the extracted folder.
     For a key of ``INSTRUCTIONS`` (Cityscapes, PASCAL Context) it raises a DownloadError that gives the steps."""
     if name in INSTRUCTIONS:
         raise DownloadError(INSTRUCTIONS[name].replace("DATA", str(root)))
     if name not in ARCHIVES:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES) + sorted(INSTRUCTIONS)}")
+        raise ConfigError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES) + sorted(INSTRUCTIONS)}")
     archive, root = ARCHIVES[name], Path(root)
     target = root / archive.extracts_to
-    if target.is_dir():
+    if (target / COMPLETE).is_file():
         return target
+    if target.exists():
+        raise DownloadError(f"{target} exists but was not completely extracted by annkit (no {COMPLETE} in it: an "
+                            f"interrupted extraction, or a copy made by hand). Delete it and rerun `annkit data "
+                            f"download {name} --root {root}`; a copy of your own can be checked with "
+                            f"`annkit data check {target}`")
     path = fetch(archive.url, root / archive.filename, archive.md5, name=name, progress=progress)
-    extract_archive(str(path), str(root))
+    extract(path, archive, root)
     if not keep_archive:
         path.unlink()
-    if not target.is_dir():
-        raise DownloadError(f"{path} extracted, but {target} did not appear; expected the standard layout")
     return target

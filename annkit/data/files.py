@@ -1,4 +1,5 @@
-"""Reading dataset files: images, masks (palette PNGs, SBD ``.mat``), split lists, and image/mask pairing.
+"""Reading dataset files: images (``annkit.data.image_io``), masks (palette PNGs, SBD ``.mat``), split lists,
+and image/mask pairing.
 
 Every reader fails with an error from ``annkit.data.errors`` that names the file and the expected form.
 """
@@ -10,24 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 from scipy.io import loadmat
-from torchvision import tv_tensors
 
 from annkit.data.errors import CorruptFileError, DatasetNotFoundError, EmptySplitError, UnpairedFileError
+from annkit.data.image_io import read_image  # noqa: F401  (the one image reader; kept importable from here)
 from annkit.data.palette import load_mask
-
-
-def read_image(path: str | Path) -> tv_tensors.Image:
-    """Decode an image file as RGB: (3, H, W) uint8. Greyscale, CMYK, RGBA and palette images become RGB."""
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode now, so a truncated file fails here and names itself
-            rgb = np.array(image.convert("RGB"))  # (H, W, 3)
-    except (OSError, SyntaxError) as error:
-        raise CorruptFileError(f"{path}: cannot decode the image ({error}); expected a JPEG or PNG") from error
-    return tv_tensors.Image(torch.from_numpy(rgb).permute(2, 0, 1))
 
 
 def load_sbd_mask(path: str | Path) -> np.ndarray:

@@ -44,6 +44,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from annkit.data.palette import save_mask
+from annkit.errors import ConfigError
 
 # Saturated cue colours: the first three each light one RGB channel, so classes 1–3 differ in one channel each.
 CUE_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -190,7 +191,7 @@ class SyntheticLongRange(torch.utils.data.Dataset):
     def __init__(self, config: SynthConfig = SynthConfig(), split: str = "train", length: int | None = None,
                  transforms=None) -> None:
         if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
         self.config, self.split, self.transforms = config, split, transforms
         self.length = length if length is not None else getattr(config, f"num_{split}")
         self.class_names = config.class_names

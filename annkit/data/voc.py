@@ -18,9 +18,11 @@ import torch
 from torchvision import tv_tensors
 
 from annkit.data.errors import DatasetNotFoundError, MaskValueError, SizeMismatchError
-from annkit.data.files import pair_files, read_image, read_mask, read_split
+from annkit.data.files import pair_files, read_mask, read_split
+from annkit.data.image_io import read_image
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES
 from annkit.data.sbd import trainaug_names, trainaug_sources
+from annkit.errors import ConfigError
 
 VOC_DIR = Path("VOCdevkit") / "VOC2012"  # relative to the data root
 VOC_SPLITS = ("train", "val", "trainval")
@@ -105,6 +107,6 @@ def voc2012(root: str | Path = "data", split: str = "train",
             raise errors[0]
         return SegmentationDataset(pairs, VOC_CLASSES, transforms)
     if split not in VOC_SPLITS:
-        raise ValueError(f"VOC split must be one of {VOC_SPLITS + ('trainaug',)}, got {split!r}")
+        raise ConfigError(f"VOC split must be one of {VOC_SPLITS + ('trainaug',)}, got {split!r}")
     return segmentation_folder(voc_dir, split, transforms,
                                hint=f"annkit data download voc --root {root}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from annkit.models.pretrained import load_file
+from annkit.models.pretrained import CheckpointError, load_file
 
 FORMAT = "annkit.train/1"
 
@@ -55,6 +55,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint written by the engine (weights_only); errors name the file and the problem."""
     checkpoint = load_file(path)  # missing, truncated or not-weights files: a clear error naming the file
     if checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an annkit training checkpoint (expected format {FORMAT!r}); "
+        raise CheckpointError(f"{path} is not an annkit training checkpoint (expected format {FORMAT!r}); "
                          "model files for eval/predict are the run's best.pt / final.pt")
     return checkpoint

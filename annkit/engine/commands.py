@@ -1,7 +1,8 @@
 """What ``annkit train|eval|predict|quickstart`` do, behind ``annkit.cli``'s parsers.
 
-Each command turns its parsed arguments into calls of the engine modules; configuration and training errors
-become one ``error: …`` line and exit code 2.
+Each command turns its parsed arguments into calls of the engine modules. Bad input raises a
+``annkit.errors.UserError`` (``ConfigError``, ``TrainingError``, …), which ``annkit.cli`` prints as one line
+with exit code 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,24 +10,55 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 from annkit import models
+from annkit.atomic import write_text
 from annkit.config import load_preset
+from annkit.engine.checkpoint import load_checkpoint
 from annkit.engine.config import ConfigError, EvalConfig, TrainConfig, merge, parse_overrides, resolve
-from annkit.engine.trainer import TrainingError
+from annkit.engine.distributed import resolve_device
+from annkit.errors import FileAccessError
 
 
 def _model(args: argparse.Namespace) -> models.Segmentor:
     return models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
 
 
-def _device(args: argparse.Namespace) -> str:
-    return args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+def _device(args: argparse.Namespace) -> torch.device:
+    return resolve_device(args.device)
+
+
+def check_output_file(path: str | Path) -> None:
+    """Fail now, not after minutes of work, if ``path`` cannot be written: its folder must exist and be writable."""
+    folder = Path(path).absolute().parent
+    if Path(path).is_dir():
+        raise FileAccessError(f"cannot write {path}: it is a folder; expected a file name")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise FileAccessError(f"cannot write {path}: {folder} is not a folder this user can write to")
+
+
+def _resume_preset(args: argparse.Namespace, out: Path) -> None:
+    """Under --resume the run's own config is used: a --preset naming another model is an error, not ignored."""
+    saved = load_checkpoint(out / "last.pt")["model_config"]["name"]
+    if args.preset is not None and load_preset(args.preset)["model"]["name"] != saved:
+        raise ConfigError(f"--resume continues {out} with its saved config ({saved}); --preset {args.preset} "
+                          "names another model: drop --preset, or train it into another --out")
+
+
+def _check_num_classes(model_config, config: TrainConfig, overrides: dict) -> None:
+    """An explicit model.num_classes must match the data set's class count (which otherwise decides it)."""
+    from annkit.engine.data import build_dataset
+
+    if "model.num_classes" not in overrides:
+        return
+    data = build_dataset(config, config.train_split, False, model_config.mean, model_config.std)
+    if data.num_classes != model_config.num_classes:
+        raise ConfigError(f"model.num_classes={model_config.num_classes}, but the {config.dataset} data set's "
+                          f"{config.train_split} split has {data.num_classes} classes ({', '.join(data.class_names)});"
+                          " drop model.num_classes: the classifier takes the data set's count")
 
 
 def train(args: argparse.Namespace) -> int:
@@ -34,19 +66,32 @@ def train(args: argparse.Namespace) -> int:
     from annkit.engine.trainer import train as run
 
     overrides = parse_overrides(args.overrides)
-    model_config, config = resolve(args.preset, overrides)
-    if args.throughput is not None:
-        from annkit.engine.throughput import measure
+    if args.resume:
+        if overrides:
+            raise ConfigError("--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
+                              f"overrides {sorted(overrides)}")
+        if args.out is None:
+            raise ConfigError("--resume needs --out, the run folder to continue")
+        out = Path(args.out)
+        if (out / "last.pt").is_file():
+            _resume_preset(args, out)
+        summary = run(None, None, out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
+                      device=args.device)
+    else:
+        if args.preset is None:
+            raise ConfigError("--preset (a preset name or a YAML file) is required to start a run")
+        model_config, config = resolve(args.preset, overrides)
+        if args.throughput is not None:
+            from annkit.engine.throughput import measure
 
-        print(json.dumps(measure(model_config, config, args.throughput, _device(args)), indent=2))
-        return 0
-    out = Path(args.out or Path("runs") / args.preset)
-    if args.resume and overrides:
-        raise ConfigError("--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
-                          f"overrides {sorted(overrides)}")
-    summary = run(model_config, config, out, resume=args.resume, progress=not args.no_progress, device=args.device)
+            print(json.dumps(measure(model_config, config, args.throughput, str(_device(args))), indent=2))
+            return 0
+        _check_num_classes(model_config, config, overrides)
+        out = Path(args.out or Path("runs") / Path(args.preset).stem)
+        summary = run(model_config, config, out, overwrite=args.overwrite, progress=not args.no_progress,
+                      device=args.device)
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 tracks the best model
-            print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
+        print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
               f"model files {out / 'best.pt'}, {out / 'final.pt'}")
     return 0
 
@@ -61,7 +106,7 @@ def _eval_config(args: argparse.Namespace, protocol) -> TrainConfig:
     if args.preset:
         base = load_preset(args.preset).get("train", {})
     elif run_config is not None and run_config.is_file():
-        base = yaml.safe_load(run_config.read_text()).get("train", {})
+        base = load_preset(run_config).get("train", {})
     elif protocol is not None:
         base = protocol_section(protocol, args.data or "data")
     if args.data:
@@ -81,6 +126,8 @@ def evaluate(args: argparse.Namespace) -> int:
     from annkit.engine.evaluate import evaluate as score
     from annkit.engine.reproduce import summary
 
+    if args.json:
+        check_output_file(args.json)
     model = _model(args).to(_device(args))
     protocol = model.config.protocol
     if args.multi_scale:
@@ -105,8 +152,8 @@ def evaluate(args: argparse.Namespace) -> int:
     for line in summary(protocol, config, model.config.align_corners, published, scores["miou"]):
         print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps({**scores, "protocol": protocol.name if protocol else None,
-                                               "published_miou": published}, indent=2) + "\n")
+        write_text(args.json, json.dumps({**scores, "protocol": protocol.name if protocol else None,
+                                          "published_miou": published}, indent=2) + "\n")
     return 0
 
 
@@ -117,7 +164,7 @@ def predict(args: argparse.Namespace) -> int:
     config = EvalConfig(mode=args.mode, crop=tuple(args.crop), stride=tuple(args.stride),
                         scales=tuple(args.scales), flip=args.flip)
     written = predict_images(_model(args), args.images, args.out, config, _device(args))
-    print(f"wrote {len(written)} files to {args.out}")
+    print(f"wrote {len(written)} files to {args.out}: {', '.join(path.name for path in written)}")
     return 0
 
 
@@ -138,11 +185,7 @@ COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "quickstart": 
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``args.command``; bad configs, files or data and training errors print ``error: …`` and return 2."""
+    """Run ``args.command``; user errors propagate as ``annkit.errors.UserError`` to ``annkit.cli``."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    try:
-        return COMMANDS[args.command](args)
-    except (ValueError, TrainingError, FileNotFoundError) as error:  # ConfigError is a ValueError
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return COMMANDS[args.command](args)

@@ -16,8 +16,9 @@ The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with mom
       aux_weight: 0.4
 
 ``resolve(preset, overrides)`` merges ``key=value`` overrides (``iterations=200``, ``optimizer.lr=0.02``,
-``model.num_classes=5``) into a preset and checks every key: a misspelt one is an error that names the closest
-valid keys.
+``model.num_classes=5``) into a preset (a name, or the path of your own YAML file) and checks every key and value
+as it loads: a misspelt key is an error that names the closest valid keys; a value must have its setting's
+declared type (``1e-3``, a string in YAML 1.1, is read as the number it means) and lie in its range.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ import dataclasses
 import difflib
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from annkit.config import ModelConfig, load_preset
+from annkit.engine.values import build as _build
+from annkit.engine.values import check as _check
+from annkit.errors import ConfigError
 from annkit.models.presets import HEADS
 from annkit.protocols import EvalProtocol
 
@@ -39,10 +44,6 @@ DATASETS = ("voc12aug", "voc", "synthetic", "folder", "cityscapes", "ade20k", "p
 LOSSES = ("ohem", "cross_entropy")
 OPTIMIZERS = ("sgd", "adamw")
 EVAL_MODES = ("whole", "slide")
-
-
-class ConfigError(ValueError):
-    """A preset or override the engine cannot use; the message names the key and what was expected."""
 
 
 @dataclass
@@ -55,6 +56,13 @@ class OptimizerConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0005
 
+    def __post_init__(self) -> None:
+        _check("train.optimizer", [
+            (self.name in OPTIMIZERS, "name", f"one of {OPTIMIZERS}", self.name),
+            (self.lr > 0, "lr", "a positive number", self.lr),
+            (0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum),
+            (self.weight_decay >= 0, "weight_decay", "a number ≥ 0", self.weight_decay)])
+
 
 @dataclass
 class ScheduleConfig:
@@ -63,6 +71,11 @@ class ScheduleConfig:
     name: str = "poly"
     power: float = 0.9
     min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check("train.schedule", [(self.name == "poly", "name", "'poly'", self.name),
+                            (self.power > 0, "power", "a positive number", self.power),
+                            (self.min_lr >= 0, "min_lr", "a number ≥ 0", self.min_lr)])
 
 
 @dataclass
@@ -73,6 +86,13 @@ class LossConfig:
     threshold: float = 0.7
     min_kept: int = 100000
     ignore_index: int = 255
+
+    def __post_init__(self) -> None:
+        _check("train.loss", [
+            (self.name in LOSSES, "name", f"one of {LOSSES}", self.name),
+            (0 < self.threshold <= 1, "threshold", "a probability in (0, 1]", self.threshold),
+            (self.min_kept >= 0, "min_kept", "an integer ≥ 0", self.min_kept),
+            (0 <= self.ignore_index <= 255, "ignore_index", "a label value in 0..255", self.ignore_index)])
 
 
 @dataclass
@@ -101,6 +121,16 @@ class EvalConfig:
         values["crop"] = values["crop"] or cls.crop
         values["stride"] = values["stride"] or cls.stride
         return cls(**values, max_images=max_images)
+
+    def __post_init__(self) -> None:
+        _check("eval", [
+            (self.mode in EVAL_MODES, "mode", f"one of {EVAL_MODES}", self.mode),
+            (len(self.crop) == 2 and min(self.crop) >= 1, "crop", "two positive integers (H, W)", self.crop),
+            (len(self.stride) == 2 and min(self.stride) >= 1, "stride", "two positive integers (H, W)", self.stride),
+            (len(self.scales) >= 1 and min(self.scales) > 0, "scales", "positive numbers", self.scales),
+            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+            (self.max_images is None or self.max_images >= 1, "max_images", "a positive integer or null",
+             self.max_images)])
 
 
 @dataclass
@@ -135,27 +165,36 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        checks = [
+        crop, scale = self.crop_size, self.scale_range
+        _check("train", [
             (self.dataset in DATASETS, "dataset", f"one of {DATASETS}", self.dataset),
-            (self.loss.name in LOSSES, "loss.name", f"one of {LOSSES}", self.loss.name),
-            (self.optimizer.name in OPTIMIZERS, "optimizer.name", f"one of {OPTIMIZERS}", self.optimizer.name),
-            (self.schedule.name == "poly", "schedule.name", "'poly'", self.schedule.name),
-            (self.eval.mode in EVAL_MODES, "eval.mode", f"one of {EVAL_MODES}", self.eval.mode),
+            (crop is None or (len(crop) == 2 and min(crop) >= 1), "crop_size", "two positive integers (H, W) or null",
+             crop),
+            (scale is None or (len(scale) == 2 and 0 < scale[0] <= scale[1]), "scale_range",
+             "two numbers 0 < low ≤ high, or null", scale),
+            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+            (isinstance(self.photometric, bool), "photometric", "true or false", self.photometric),
             (self.iterations >= 1, "iterations", "a positive integer", self.iterations),
             (self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size),
+            (self.aux_weight >= 0, "aux_weight", "a number ≥ 0", self.aux_weight),
+            (self.grad_clip is None or self.grad_clip > 0, "grad_clip",
+             "a positive maximum gradient norm, or null for no clipping", self.grad_clip),
+            (self.seed >= 0, "seed", "an integer ≥ 0", self.seed),
+            (self.num_workers >= 0, "num_workers", "an integer ≥ 0", self.num_workers),
             (self.eval_every >= 1, "eval_every", "a positive integer", self.eval_every),
             (self.checkpoint_every >= 1, "checkpoint_every", "a positive integer", self.checkpoint_every),
-            (self.log_every >= 1, "log_every", "a positive integer", self.log_every),
-        ]
-        for ok, key, expected, got in checks:
-            if not ok:
-                raise ConfigError(f"train.{key} must be {expected}, got {got!r}")
+            (self.log_every >= 1, "log_every", "a positive integer", self.log_every)])
+        if self.optimizer.lr <= self.schedule.min_lr:
+            raise ConfigError(f"train.schedule.min_lr ({self.schedule.min_lr}) must be below train.optimizer.lr "
+                              f"({self.optimizer.lr})")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Parse a preset's ``train`` section; unknown keys raise a ConfigError naming the closest valid ones."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"the train section must be a mapping of settings, got {data!r}")
         check_keys(data, _leaf_keys(cls, "train"), "train")
-        return _build(cls, data)
+        return _build(cls, data, "train")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-able values (inverse of ``from_dict``)."""
@@ -168,22 +207,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _build(cls, data: dict[str, Any]):
-    """Instantiate dataclass ``cls`` from nested plain data (sub-dataclasses and tuples converted)."""
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if dataclasses.is_dataclass(default):
-            value = _build(type(default), value or {})
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
 
 
 def _leaf_keys(cls, prefix: str) -> set[str]:
@@ -240,7 +263,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. iterations=200)")
         key = key if key.split(".")[0] in ("model", "train") else f"train.{key}"
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({err.problem}); expected e.g. "
+                              "3, 0.01, true, null, [64, 64]") from None
     return out
 
 
@@ -264,15 +291,15 @@ def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
     return data
 
 
-def resolve(preset: str | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
+def resolve(preset: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
     """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
-    base = load_preset(preset) if isinstance(preset, str) else preset
+    base = load_preset(preset) if isinstance(preset, (str, Path)) else preset
     data = merge(base, overrides)
     if data["model"].get("num_classes") != (base.get("model") or {}).get("num_classes"):  # another label set:
         for key in ("classes", "palette"):  # the preset's names and colours do not apply
             data["model"][key] = (overrides or {}).get(f"model.{key}")
     try:
         model = ModelConfig.from_dict(data["model"])
-    except (TypeError, ValueError) as err:
-        raise ConfigError(str(err)) from err
+    except TypeError as err:  # a missing required setting (name, num_classes)
+        raise ConfigError(f"model section: {err}") from None
     return model, TrainConfig.from_dict(data["train"])

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from annkit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Context:
@@ -29,13 +31,39 @@ class Context:
         return self.rank == 0
 
 
+def resolve_device(device: str | None = None, local_rank: int = 0, world_size: int = 1) -> torch.device:
+    """The device a ``--device`` value names: ``cpu``, ``cuda`` (this process's GPU: ``cuda:LOCAL_RANK``) or
+    ``cuda:N`` (that GPU, single process only); ``None``: CUDA if available. Anything else is a ConfigError."""
+    if device is None:
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--device {device!r} is not a device; expected cpu, cuda or cuda:N") from None
+    if target.type == "cpu":
+        return torch.device("cpu")
+    if target.type != "cuda":
+        raise ConfigError(f"--device {device!r}: annkit trains and evaluates on cpu or cuda, not {target.type}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device!r}: CUDA is not available here (torch {torch.__version__}); "
+                          "use --device cpu")
+    if target.index is not None and world_size > 1:
+        raise ConfigError(f"--device {device!r} names one GPU, but under torchrun each process uses "
+                          "cuda:LOCAL_RANK; pass --device cuda")
+    index = local_rank if target.index is None else target.index
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise ConfigError(f"--device {device!r}: this machine has {count} CUDA device(s), cuda:0 … cuda:{count - 1}")
+    return torch.device("cuda", index)
+
+
 def setup(device: str | None = None) -> Context:
-    """Join the process group if launched by torchrun (WORLD_SIZE > 1); pick the device (``device`` or CUDA
-    if available, one GPU per local rank)."""
+    """Join the process group if launched by torchrun (WORLD_SIZE > 1); pick the device (``resolve_device``:
+    ``device``, or CUDA if available, one GPU per local rank)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    target = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+    target = resolve_device(device, local_rank, world_size)
+    use_cuda = target.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(target)
     if world_size > 1 and not torch.distributed.is_initialized():
@@ -55,7 +83,7 @@ def wrap(model: nn.Module, context: Context, sync_bn: bool) -> nn.Module:
     model = model.to(context.device)
     if sync_bn:
         if context.device.type != "cuda":
-            raise ValueError("train.sync_bn needs CUDA devices (torch's SyncBatchNorm has no CPU kernel); "
+            raise ConfigError("train.sync_bn needs CUDA devices (torch's SyncBatchNorm has no CPU kernel); "
                              "set sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if context.world_size == 1:

@@ -21,6 +21,21 @@ from torch import nn
 from annkit.data.geometric import rescale_size
 from annkit.engine.config import EvalConfig
 from annkit.engine.metrics import ConfusionMatrix
+from annkit.errors import UserError
+
+
+def non_finite(model: nn.Module) -> list[str]:
+    """Names of the parameters and floating-point buffers of ``model`` holding NaN or ±inf (a diverged run)."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    return [name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def check_finite(model: nn.Module) -> None:
+    """Refuse a model with non-finite weights: its scores and predictions would mean nothing."""
+    broken = non_finite(model)
+    if broken:
+        raise UserError(f"the model has non-finite weights (NaN or inf in {len(broken)} tensors, e.g. {broken[0]}): "
+                        "it comes from a diverged training and cannot be evaluated or used for prediction")
 
 
 def slide_logits(model: nn.Module, images: torch.Tensor, crop: tuple[int, int], stride: tuple[int, int],
@@ -96,6 +111,7 @@ def evaluate(model: nn.Module, dataset, config: EvalConfig, num_classes: int, *,
     Images go one at a time (their sizes may differ). With ``world_size`` > 1 each process takes every
     ``world_size``-th image and the confusion matrices are summed over processes.
     """
+    check_finite(model)
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index, device=device)

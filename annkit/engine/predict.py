@@ -3,37 +3,31 @@
 Each image is read as RGB, normalised with the model's own mean/std (``Segmentor.normalize``), segmented
 (whole image or sliding window, optional scales + flip, as ``annkit.engine.evaluate``) and written as
 ``<stem>.png`` (palette PNG of class ids: ids stay ids, the palette is for viewers) and ``<stem>_overlay.png``
-(the class colours blended over the image).
+(the class colours blended over the image); inputs sharing a stem get ``<stem>_<ext>``. An output that would
+overwrite an input image, or another output, is refused before anything is written.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from annkit.data import colorize, save_mask
+from annkit.data import colorize, read_image, save_mask
 from annkit.engine.config import EvalConfig
-from annkit.engine.evaluate import predict_probabilities
-
-
-def read_rgb(path: str | Path) -> torch.Tensor:
-    """An image file as (3, H, W) uint8 RGB; errors name the file."""
-    try:
-        with Image.open(path) as image:
-            array = np.array(image.convert("RGB"))
-    except (OSError, SyntaxError) as err:
-        raise ValueError(f"cannot read image {path} ({err}); expected a JPEG/PNG file") from err
-    return torch.from_numpy(array).permute(2, 0, 1)
+from annkit.engine.evaluate import check_finite, predict_probabilities
+from annkit.errors import ConfigError, os_error
 
 
 @torch.no_grad()
 def predict_file(model: torch.nn.Module, path: str | Path, config: EvalConfig,
                  device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """(image (H, W, 3) uint8, predicted class ids (H, W) uint8) for one image file."""
-    image = read_rgb(path)
+    """(image (H, W, 3) uint8, predicted class ids (H, W) uint8) for one image file (read upright, see
+    ``annkit.data.read_image``)."""
+    image = read_image(path)  # (3, H, W) uint8
     inputs = model.normalize(image.float().div(255).unsqueeze(0).to(device))  # (1, 3, H, W)
     probabilities = predict_probabilities(model, inputs, config, model.config.num_classes)
     return image.permute(1, 2, 0).numpy(), probabilities.argmax(1)[0].byte().cpu().numpy()
@@ -46,17 +40,50 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarr
     return blend.round().astype(np.uint8)
 
 
+def output_names(paths: list[Path], out_dir: Path) -> dict[Path, tuple[Path, Path]]:
+    """Each input → (mask PNG, overlay PNG) under ``out_dir``: ``<stem>.png``, or ``<stem>_<ext>.png`` when two
+    inputs share a stem (``a.jpg``, ``a.png``). Two outputs never collide and no output is an input (ConfigError)."""
+    stems = Counter(path.stem for path in paths)
+    names = {}
+    for path in paths:
+        base = path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.')}"
+        names[path] = (out_dir / f"{base}.png", out_dir / f"{base}_overlay.png")
+    owners: dict[Path, Path] = {}
+    for path, outputs in names.items():
+        for output in outputs:
+            if output.resolve() in owners:
+                raise ConfigError(f"{owners[output.resolve()]} and {path} would both be written to {output}; "
+                                  "predict them into separate --out folders")
+            owners[output.resolve()] = path
+    inputs = {path.resolve() for path in paths}
+    clobbered = sorted(str(output) for output in owners if output in inputs)
+    if clobbered:
+        raise ConfigError(f"--out {out_dir} would overwrite the input image(s) {', '.join(clobbered)}; "
+                          "choose another --out folder")
+    return names
+
+
 def predict_images(model: torch.nn.Module, paths: list[str | Path], out_dir: str | Path, config: EvalConfig,
                    device: str | torch.device = "cpu") -> list[Path]:
-    """Segment every image in ``paths``; write ``<stem>.png`` and ``<stem>_overlay.png`` under ``out_dir``."""
+    """Segment every image in ``paths``; write a mask and an overlay PNG each under ``out_dir`` (names:
+    ``output_names``); returns the files written, in order. Inputs are never overwritten."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = list(dict.fromkeys(Path(path) for path in paths))  # an image listed twice is predicted once
+    names = output_names(paths, out_dir)
+    check_finite(model)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise os_error(error, out_dir) from error
     model.eval().to(device)
     written = []
     for path in paths:
         image, mask = predict_file(model, path, config, device)
-        stem = Path(path).stem
-        save_mask(mask, out_dir / f"{stem}.png")
-        Image.fromarray(overlay(image, mask)).save(out_dir / f"{stem}_overlay.png")
-        written += [out_dir / f"{stem}.png", out_dir / f"{stem}_overlay.png"]
+        mask_path, overlay_path = names[path]
+        try:
+            save_mask(mask, mask_path)
+            Image.fromarray(overlay(image, mask)).save(overlay_path)
+        except OSError as error:
+            raise os_error(error, mask_path.parent) from error
+        written += [mask_path, overlay_path]
     return written

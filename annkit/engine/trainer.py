@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -22,19 +23,19 @@ import yaml
 from tqdm import tqdm
 
 from annkit import models
+from annkit.atomic import write_text
 from annkit.config import ModelConfig
 from annkit.engine import distributed
 from annkit.engine.checkpoint import FORMAT, load_checkpoint, rng_state, seed_everything, set_rng_state
 from annkit.engine.config import TrainConfig
 from annkit.engine.data import build_dataset, stream_loader
-from annkit.engine.evaluate import evaluate
+from annkit.engine.evaluate import evaluate, non_finite
 from annkit.engine.loss import SegmentationLoss
+from annkit.engine.rundir import MetricLog, RunLock, TrainingError, claim, read_metrics
 from annkit.engine.schedule import build_optimizer, build_scheduler
 from annkit.models.pretrained import atomic_save
 
-
-class TrainingError(RuntimeError):
-    """Training cannot start or cannot go on (unwritable output, diverged loss, nothing to resume)."""
+__all__ = ["MetricLog", "TrainingError", "check_writable", "read_metrics", "set_training_mode", "train"]
 
 
 def check_writable(out_dir: Path) -> None:
@@ -47,44 +48,6 @@ def check_writable(out_dir: Path) -> None:
     except OSError as err:
         raise TrainingError(f"output directory {out_dir} is not writable ({err.strerror or err}); "
                             "expected a directory this user can create files in (choose another --out)") from err
-
-
-def read_metrics(run: str | Path, kind: str | None = None) -> list[dict]:
-    """The records of a run's ``metrics.jsonl`` (written by ``MetricLog``), in order; only ``kind`` ("train" or
-    "eval") if given."""
-    lines = (Path(run) / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if kind is None or r["kind"] == kind]
-
-
-class MetricLog:
-    """Append-only JSON-lines log (``metrics.jsonl``), mirrored to TensorBoard when it is installed."""
-
-    def __init__(self, path: Path, resume_from: int | None) -> None:
-        self.path = path
-        if resume_from is None:
-            path.write_text("")
-        elif path.exists():  # drop what an interrupted run logged after its last checkpoint
-            keep = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["iteration"] <= resume_from]
-            path.write_text("".join(line + "\n" for line in keep))
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.board = SummaryWriter(str(path.parent / "tensorboard"))
-        except ImportError:
-            self.board = None
-
-    def write(self, record: dict) -> None:
-        with self.path.open("a") as file:
-            file.write(json.dumps(record) + "\n")
-        if self.board is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key != "iteration":
-                    self.board.add_scalar(f"{record['kind']}/{key}", value, record["iteration"])
-
-    def close(self) -> None:
-        if self.board is not None:
-            self.board.close()
 
 
 def _amp(config: TrainConfig, model_config: ModelConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -101,9 +64,11 @@ def _autocast(dtype: torch.dtype | None, device: torch.device):
 
 def _diverged(what: str, iteration: int, out_dir: Path) -> TrainingError:
     """The error for a diverged run: what went non-finite, when, and which checkpoint survives."""
-    last = out_dir / "last.pt"
-    kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written yet"
-    return TrainingError(f"{what} at iteration {iteration}; training stopped ({kept}). "
+    kept = [f"the last good checkpoint {out_dir / 'last.pt'}", f"the best model {out_dir / 'best.pt'}"]
+    kept = [text for text, name in zip(kept, ("last.pt", "best.pt")) if (out_dir / name).exists()]
+    survivors = f"{' and '.join(kept)} {'is' if len(kept) == 1 else 'are'} kept" if kept else \
+        "no checkpoint was written yet"
+    return TrainingError(f"{what} at iteration {iteration}; training stopped ({survivors}). "
                          "Lower optimizer.lr, set grad_clip, or check the data for bad labels")
 
 
@@ -117,15 +82,31 @@ def set_training_mode(model: torch.nn.Module, norm_eval: bool) -> None:
 
 
 def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          progress: bool = True, device: str | None = None) -> dict:
+          overwrite: bool = False, progress: bool = True, device: str | None = None) -> dict:
     """Train ``model_config`` with ``config``, writing the run to ``out_dir``; returns the summary dict.
 
     ``resume``: continue from ``out_dir/last.pt`` (model, optimiser, scheduler, scaler, RNG states, data position).
+    A folder that already holds a run is refused unless ``resume`` or ``overwrite`` (its old run files are deleted
+    first); a folder another training is using is refused (``annkit.engine.rundir``).
     """
     out_dir = Path(out_dir)
     context = distributed.setup(device)
+    lock = None
     if context.is_main:
         check_writable(out_dir)
+        lock = RunLock(out_dir)
+    try:
+        if context.is_main:
+            claim(out_dir, resume, overwrite)
+        return _train(model_config, config, out_dir, context, resume, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, context: distributed.Context,
+           resume: bool, progress: bool) -> dict:
+    """The loop of ``train``, in a folder this process holds."""
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(out_dir / "last.pt")
@@ -135,6 +116,10 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *
     train_set = build_dataset(config, config.train_split, True, model_config.mean, model_config.std)
     val_set = build_dataset(config, config.val_split, False, model_config.mean, model_config.std)
     if model_config.num_classes != train_set.num_classes:  # the data set decides the classifier width
+        if context.is_main:
+            print(f"model.num_classes: {model_config.name} has {model_config.num_classes}, the data set "
+                  f"{train_set.num_classes} ({', '.join(train_set.class_names)}); using {train_set.num_classes}",
+                  file=sys.stderr)
         model_config = models.model_config(model_config, num_classes=train_set.num_classes)
     model = models.build(model_config, backbone_weights=checkpoint is None)
     net = distributed.wrap(model, context, config.sync_bn)
@@ -152,8 +137,8 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *
         set_rng_state(checkpoint["rng"])
         start, best = checkpoint["iteration"], checkpoint["best"]
     if context.is_main:
-        (out_dir / "config.yaml").write_text(yaml.safe_dump({"model": model_config.to_dict(),
-                                                             "train": config.to_dict()}, sort_keys=False))
+        write_text(out_dir / "config.yaml", yaml.safe_dump({"model": model_config.to_dict(),
+                                                            "train": config.to_dict()}, sort_keys=False))
     log = MetricLog(out_dir / "metrics.jsonl", start if checkpoint is not None else None) if context.is_main else None
 
     def save_state(iteration: int) -> None:
@@ -197,7 +182,12 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *
             log.write(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
             tick, images = time.perf_counter(), 0
-        if iteration % config.eval_every == 0 or iteration == config.iterations:
+        evaluate_now = iteration % config.eval_every == 0 or iteration == config.iterations
+        if evaluate_now or iteration % config.checkpoint_every == 0:  # never score, keep or save broken weights
+            if non_finite(model):
+                bar.close()
+                raise _diverged("weights became non-finite", iteration, out_dir)
+        if evaluate_now:
             with _autocast(amp_dtype, context.device):
                 scores = evaluate(model, val_set, config.eval, model_config.num_classes, device=context.device,
                                   class_names=val_set.class_names, rank=context.rank,
@@ -211,15 +201,12 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *
                     models.save(model, out_dir / "best.pt")
             set_training_mode(net, config.norm_eval)
         if (iteration % config.checkpoint_every == 0 or iteration == config.iterations) and context.is_main:
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                bar.close()
-                raise _diverged("weights became non-finite", iteration, out_dir)
             save_state(iteration)
     bar.close()
     summary = {"iterations": config.iterations, "best": best, "out_dir": str(out_dir)}
     if context.is_main:
         models.save(model, out_dir / "final.pt")
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         log.close()
     distributed.cleanup(context)
     return summary

@@ -19,11 +19,14 @@ refuses dilation.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torchvision
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
+from annkit.errors import WeightsDownloadError
 from annkit.models.resnet_basic import make_basic_stage
 
 #: blocks per stage (layer1..layer4) for each depth
@@ -72,6 +75,20 @@ def deep_stem(width: int = 32) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _torchvision_resnet(depth: int, weights, **kwargs) -> nn.Module:
+    """torchvision's ResNet-``depth`` with ImageNet ``weights`` (downloaded into the torch hub cache once); offline,
+    an error that says what was being fetched, where it would be cached and how to build without it."""
+    try:
+        return torchvision.models.get_model(f"resnet{depth}", weights=weights, **kwargs)
+    except OSError as err:  # URLError, timeouts and unreachable hosts are OSErrors
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / weights.url.rsplit("/", 1)[1]
+        raise WeightsDownloadError(
+            f"could not download torchvision's ImageNet weights for ResNet-{depth} ({weights}) from {weights.url} "
+            f"({getattr(err, 'reason', err)}). Without network access, fetch that file elsewhere and place it at "
+            f"{cached}, or build without them: annkit.models.build(..., backbone_weights=False), or the override "
+            "model.backbone.weights=null (random initialisation)") from None
+
+
 def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision",
            weights: str | None = None) -> ResNetBackbone:
     """A dilated ResNet-``depth`` backbone at ``output_stride`` 8, 16 or 32.
@@ -92,14 +109,13 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
     tv_weights = torchvision.models.get_model_weights(f"resnet{depth}")[weights] if weights else None
     dilate = list(_DILATE[output_stride])
     if depth >= 50:
-        tv = torchvision.models.get_model(f"resnet{depth}", weights=tv_weights,
-                                          replace_stride_with_dilation=dilate)
+        tv = _torchvision_resnet(depth, tv_weights, replace_stride_with_dilation=dilate)
         stages = [tv.layer1, tv.layer2, tv.layer3, tv.layer4]
         out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
     else:
         stages, out_channels = _basic_stages(depth, dilate)
         if tv_weights is not None:  # same parameter names as torchvision's BasicBlock stages
-            tv = torchvision.models.get_model(f"resnet{depth}", weights=tv_weights)
+            tv = _torchvision_resnet(depth, tv_weights)
             for ours, theirs in zip(stages, (tv.layer1, tv.layer2, tv.layer3, tv.layer4)):
                 ours.load_state_dict(theirs.state_dict())
     if stem == "deep_base":  # 128 stem channels: the first block's 1×1 conv and shortcut read 128, not 64

@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from annkit.config import HeadConfig, ModelConfig, load_preset
+from annkit.errors import ConfigError
 from annkit.models.backbones import resnet
 from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.segmentor import Segmentor
@@ -45,19 +46,22 @@ def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides
 def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.Module:
     """The backbone of ``config``; ``backbone_weights=False`` skips ImageNet weights (tests, converted checkpoints)."""
     cfg = config.backbone
-    if cfg.name == "tiny":
-        return TinyBackbone(cfg.channels)
-    if cfg.name == "resnet":
-        return resnet(cfg.depth, output_stride=cfg.output_stride, stem=cfg.stem,
-                      weights=cfg.weights if backbone_weights else None)
-    raise ValueError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
+    try:
+        if cfg.name == "tiny":
+            return TinyBackbone(cfg.channels)
+        if cfg.name == "resnet":
+            return resnet(cfg.depth, output_stride=cfg.output_stride, stem=cfg.stem,
+                          weights=cfg.weights if backbone_weights else None)
+    except (TypeError, ValueError) as err:  # the constructors check their settings
+        raise ConfigError(f"model.backbone ({cfg.name}): {err}") from err
+    raise ConfigError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
 
 
 def _build_head(head: HeadConfig, channels: tuple[int, ...], num_classes: int, where: str,
                 align_corners: bool) -> nn.Module:
     """A head from its config; its input widths come from the backbone's ``out_channels``."""
     if head.name not in HEADS:
-        raise ValueError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
+        raise ConfigError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
     options = dict(head.options)
     if head.name == "ann":
         args = (channels[-2], channels[-1], num_classes)
@@ -69,8 +73,8 @@ def _build_head(head: HeadConfig, channels: tuple[int, ...], num_classes: int, w
             options.setdefault("align_corners", align_corners)
     try:
         return HEADS[head.name](*args, **options)
-    except TypeError as err:
-        raise ValueError(f"{where} ({head.name}) has an invalid option: {err}") from err
+    except (TypeError, ValueError) as err:  # an unknown option, or a value the head's constructor refuses
+        raise ConfigError(f"{where} ({head.name}) has an invalid option: {err}") from err
 
 
 def build(name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weights: bool = True,

@@ -11,7 +11,8 @@ tensors and plain containers, never code.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
+import re
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -19,7 +20,9 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
+from annkit.atomic import atomic_write
 from annkit.config import ModelConfig
+from annkit.errors import ConfigError, MissingFileError, UserError, WeightsDownloadError
 from annkit.models import convert_official
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
 from annkit.models.gdrive import download_drive_file, drive_file_id
@@ -51,26 +54,47 @@ def download(url: str, hash_prefix: str, *, cache_dir: str | Path | None = None,
         try:
             torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=progress)
         except (URLError, OSError, TimeoutError) as err:
-            raise RuntimeError(f"could not download {url} ({err}). Without network access, fetch the file "
-                               f"elsewhere and place it at {path}") from err
+            raise WeightsDownloadError(f"could not download {url} ({err}). Without network access, fetch the "
+                                      f"file elsewhere and place it at {path}") from err
     digest = sha256_of(path)
     if not digest.startswith(hash_prefix):
-        raise RuntimeError(f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the file is "
-                           "corrupt or not this checkpoint; delete it to download again")
+        raise WeightsDownloadError(f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the "
+                                   "file is corrupt or not this checkpoint; delete it to download again")
     return path
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint file that cannot be used: empty, truncated, not weights, or missing what annkit needs."""
+
+
+def _unreadable_reason(error: Exception) -> str:
+    """Why torch.load refused a file, in one line, without torch's advice to load it unsafely."""
+    unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if unsafe:
+        return (f"it holds a Python object ({unsafe.group(1)}), not only tensors and plain containers; annkit "
+                "loads weights only and never runs code stored in a file (save model.state_dict() instead)")
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines and "weights_only" not in lines[0] else f"{type(error).__name__}, not a torch file"
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
     """``torch.load(path, weights_only=True)`` on CPU, with errors that name the file and say what is wrong."""
     path = Path(path)
+    if path.is_dir():
+        inside = [path / name for name in ("best.pt", "final.pt", "last.pt") if (path / name).is_file()]
+        hint = f"; this folder holds {', '.join(str(p) for p in inside)}" if inside else ""
+        raise CheckpointError(f"checkpoint {path} is a folder; expected a checkpoint file{hint}")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise MissingFileError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes; an interrupted copy or download?); "
+                              "expected a file written by torch.save")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, or a pickle of non-weights objects
-        raise ValueError(f"cannot read checkpoint {path} as weights (torch.load weights_only=True): {err}") from err
+        raise CheckpointError(f"cannot read checkpoint {path} as weights: {_unreadable_reason(err)}") from None
     if not isinstance(checkpoint, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict of weights")
+        raise CheckpointError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict of weights")
     return checkpoint
 
 
@@ -86,7 +110,7 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
         parts = [f"{label} ({len(keys)}): {keys[:8]}{' …' if len(keys) > 8 else ''}"
                  for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
                  if keys]
-        raise ValueError(f"{source} does not fit the model — " + "; ".join(parts))
+        raise CheckpointError(f"{source} does not fit the model — " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
 
 
@@ -113,16 +137,11 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX): a crash, even
-    ``kill -9``, leaves the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as file:
-        torch.save(obj, file)
-        file.flush()
-        os.fsync(file.fileno())
-    tmp.replace(path)
+    """``torch.save`` to ``path.tmp``, flushed to disk, then renamed over ``path`` (``annkit.atomic``): a crash,
+    even ``kill -9``, or a full disk leaves the old file or the new one, never half of one."""
+    buffer = io.BytesIO()  # serialised in memory: a full disk then fails in a plain write, which names ENOSPC
+    torch.save(obj, buffer)
+    atomic_write(path, lambda file: file.write(buffer.getbuffer()))
 
 
 def save(model: Segmentor, path: str | Path) -> None:
@@ -136,9 +155,17 @@ def load(path: str | Path) -> Segmentor:
     """Rebuild a Segmentor saved by ``save`` (or ``annkit convert mmseg``), strictly, in eval mode."""
     checkpoint = load_file(path)
     if checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an annkit model file (format {checkpoint.get('format')!r}, expected "
-                         f"{FORMAT!r}); convert mmsegmentation checkpoints with `annkit convert mmseg`")
-    model = build(ModelConfig.from_dict(checkpoint["config"]), backbone_weights=False)
+        raise CheckpointError(f"{path} is not an annkit model file (format {checkpoint.get('format')!r}, expected "
+                              f"{FORMAT!r}); convert mmsegmentation checkpoints with `annkit convert mmseg`")
+    missing = [key for key in ("config", "state_dict") if not isinstance(checkpoint.get(key), dict)]
+    if missing:
+        raise CheckpointError(f"{path} has no {' or '.join(missing)}; expected an annkit model file written by "
+                              "annkit.models.save (a run's best.pt / final.pt)")
+    try:
+        config = ModelConfig.from_dict(checkpoint["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its model config is not valid ({err})") from err
+    model = build(config, backbone_weights=False)
     load_state_dict_strict(model, checkpoint["state_dict"], source=str(path))
     return model.eval()
 
@@ -165,7 +192,7 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, progress: bool = Tr
     """The local file of registered checkpoint ``name``: downloaded once into the cache (hash-checked where the
     publisher gave a hash), or — for Google Drive files that cannot be fetched — an error saying where to put it."""
     if name not in CHECKPOINTS:
-        raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(CHECKPOINTS)}")
+        raise ConfigError(f"unknown pretrained model {name!r}; expected one of {sorted(CHECKPOINTS)}")
     entry = CHECKPOINTS[name]
     if drive_file_id(entry.url) is None:
         return download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)

@@ -73,16 +73,11 @@ class Capture:
 
 
 def load_image(path: str) -> Tensor:
-    """An image file as RGB in [0, 1], (3, H, W); grayscale, palette, CMYK and RGBA are converted to RGB."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    """An image file as upright RGB in [0, 1], (3, H, W), read by annkit's one image reader
+    (``annkit.data.read_image``: EXIF orientation applied, 16-bit images rescaled, any mode converted to RGB)."""
+    from annkit.data import read_image
 
-    try:
-        with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
-    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()  # (3, H, W)
+    return read_image(path).float().div(255)  # (3, H, W)
 
 
 def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.device | None = None) -> Capture:
