@@ -50,8 +50,13 @@ class AttentionExplorer(anywidget.AnyWidget):
         table = np.frombuffer(base64.b64decode(block["weights"]), "<f2").reshape(h * w, -1)
         return table[fy * w + fx].astype(np.float64)
 
+    def __repr__(self) -> str:  # short: the default would print the whole attention table
+        panels = ", ".join(panel["label"] for panel in self.data["panels"])
+        return f"AttentionExplorer({panels}; point={tuple(self.point)})"
+
     def _ipython_display_(self) -> None:
-        display(self._repr_mimebundle_(), raw=True)  # the live widget
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)  # the live widget
         if self.static:
             display(HTML(iframe_html(self.data)))  # the kernel-free copy (hidden while the widget is live)
 

@@ -17,7 +17,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from annkit.nn import AnchorGeometry
 from annkit.viz.classes import class_palette, coloured_classes
-from annkit.viz.maps import backproject, entropy_map, level_grids, top_anchors
+from annkit.viz.maps import _as_numpy, backproject, entropy_map, level_grids, top_anchors
 
 HEAT = "magma"
 
@@ -96,7 +96,7 @@ def draw_level_grids(figure, row, geometry: AnchorGeometry, scale: str = "shared
     if scale not in ("shared", "level"):
         raise ValueError(f"scale must be 'shared' or 'level', got {scale!r}")
     grids = level_grids(row, geometry)
-    top = max(float(np.max(row)), 1e-12)
+    top = max(max(float(grid.max()) for grid in grids), 1e-12)
     axes = figure.subplots(1, len(grids), squeeze=False)[0]
     for ax, grid in zip(axes, grids):
         shown = ax.imshow(grid, cmap=HEAT, vmin=0, vmax=top if scale == "shared" else max(grid.max(), 1e-12))
@@ -177,8 +177,8 @@ def draw_top_anchors(ax, image, row, image_boxes, point, k: int = 5, geometry: A
     listed under the axes."""
     height, width = to_hwc(image).shape[:2]
     _image_axes(ax, image, f"top {k} anchors")
-    row = np.asarray(row)
-    boxes = np.asarray(image_boxes)
+    row = _as_numpy(row)
+    boxes = _as_numpy(image_boxes)
     best = top_anchors(row, k)
     colours = rank_colours(len(best))
     axes_points = ax.bbox.width * 72 / ax.figure.figure.dpi  # axes width in points (before layout: approx.)
