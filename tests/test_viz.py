@@ -157,6 +157,15 @@ def test_explorer_payload_carries_the_capture_at_float16_precision(capture):
         explorer_payload([(capture, "head.nope")])
 
 
+def test_explorer_payload_two_models_side_by_side(model, capture):
+    torch.manual_seed(1)
+    full = capture_attention(build("tiny_ann", head={"name": "nonlocal"}).eval(), capture.image)
+    payload = explorer_payload([(capture, "head.fusion", "ANN"), (full, "head.context", "non-local")])
+    assert [p["capture"] for p in payload["panels"]] == [0, 1] and len(payload["captures"]) == 2
+    nonlocal_block = payload["captures"][1]["blocks"]["head.context"]
+    assert nonlocal_block["kind"] == "NonLocal2d" and nonlocal_block["grids"] == [[9, 13]]  # S = N = 9·13
+
+
 def test_explorer_widget_point_and_row(capture):
     pytest.importorskip("anywidget", reason="the notebook explorer needs anywidget (pip install anywidget)")
     from annkit.viz import explore_attention
