@@ -53,8 +53,8 @@ def main(argv=None) -> int:
         nbformat.write(notebook, folder / args.notebook.name)
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), ANNKIT_SMOKE="1")
-    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1", "--allow-root",
-                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
+    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+                               "--allow-root", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
                                "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     failures = []
@@ -86,7 +86,8 @@ def main(argv=None) -> int:
             time.sleep(2)
             driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
             time.sleep(1)
-            driver.find_element(By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]").click()
+            driver.find_element(By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]"
+                                ).click()
             start = time.time()
             cells = driver.execute_script("return document.querySelectorAll('.jp-CodeCell').length")
             wait("const p = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))"

@@ -1,7 +1,5 @@
 """Visualisers: attention rows, back-projection, planted attention, figures (Agg) and the explorer, headless."""
 
-from types import SimpleNamespace
-
 import matplotlib
 import numpy as np
 import pytest

@@ -7,6 +7,7 @@ which is missing. No network: the pages are local files and the browser runs wit
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import statistics
@@ -28,10 +29,8 @@ class BrowserUnavailable(RuntimeError):
 
 def browser_paths() -> tuple[str, str]:
     """(chromium, chromedriver) executables, or ``BrowserUnavailable`` naming what to install."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError as error:
-        raise BrowserUnavailable("selenium is not installed (pip install selenium)") from error
+    if importlib.util.find_spec("selenium") is None:
+        raise BrowserUnavailable("selenium is not installed (pip install selenium)")
     chrome = os.environ.get("ANNKIT_CHROME") or shutil.which("chromium") or shutil.which("google-chrome")
     driver = os.environ.get("ANNKIT_CHROMEDRIVER") or shutil.which("chromedriver")
     if not chrome or not driver:

@@ -286,7 +286,8 @@ class Panel {  // one view: a capture's block, with its own block and level choi
     const top = anchors.length ? anchors[0][1] : 1;
     context.font = `${11 * (window.devicePixelRatio || 1)}px system-ui, sans-serif`;
     const labels = anchors.map(([s, weight], i) => `#${i + 1} ${digits(weight)}`);
-    const size = [Math.max(0, ...labels.map((t) => context.measureText(t).width)) + 6, 14 * (window.devicePixelRatio || 1)];
+    const size = [Math.max(0, ...labels.map((t) => context.measureText(t).width)) + 6,
+      14 * (window.devicePixelRatio || 1)];
     const spots = placeLabels(pixels, size, canvas.width, canvas.height);
     anchors.forEach(([, weight], i) => {  // boxes drawn inside their rectangle: nothing spills past the image
       const [x0, y0, x1, y1] = pixels[i], line = (1 + 4 * weight / top) * ratio;

@@ -50,7 +50,8 @@ def _panel(spec, index: int) -> tuple[Capture, str, str]:
     """A panel given as a Capture, (capture, block) or (capture, block, label) → (capture, block, label)."""
     capture, *rest = spec if isinstance(spec, tuple) else (spec,)
     if not isinstance(capture, Capture) or len(rest) > 2:
-        raise ValueError(f"panel {index}: expected a Capture, (capture, block) or (capture, block, label), got {spec!r:.80}")
+        raise ValueError(f"panel {index}: expected a Capture, (capture, block) or (capture, block, label), "
+                         f"got {spec!r:.80}")
     if not capture.blocks:
         raise ValueError(f"panel {index}: the capture holds no attention block (was the model an ANN or non-local?)")
     block = rest[0] if rest else (DEFAULT_BLOCK if DEFAULT_BLOCK in capture.blocks else next(iter(capture.blocks)))
@@ -76,9 +77,11 @@ def explorer_payload(panels: Sequence, *, k: int = 5, point: tuple[float, float]
     captures: list[Capture] = []
     for capture, _, _ in resolved:
         if capture.size != first.size or not np.array_equal(capture.image.numpy(), first.image.numpy()):
-            raise ValueError(f"side-by-side panels must show the same image; got sizes {first.size} and {capture.size}")
+            raise ValueError(f"side-by-side panels must show the same image; got sizes {first.size} and "
+                             f"{capture.size}")
         if capture.class_names != first.class_names:
-            raise ValueError(f"side-by-side panels must share class names: {first.class_names} vs {capture.class_names}")
+            raise ValueError(f"side-by-side panels must share class names: {first.class_names} vs "
+                             f"{capture.class_names}")
         if all(capture is not seen for seen in captures):
             captures.append(capture)
     height, width = first.size
