@@ -41,16 +41,16 @@ def driver():
         yield chrome
 
 
-def reference_indices(capture, block, x, y, colormap):
+def reference_indices(capture, block, x, y, level=None, normalize="overall"):
     """The colour-map index of every key-map cell for query pixel (x, y), from annkit.viz.maps in float64."""
     attention = capture.blocks[block]
-    heat = query_heat(attention.row(x, y).double().numpy(), attention.geometry, attention.key_size)
+    heat = query_heat(attention.row(x, y).double().numpy(), attention.geometry, attention.key_size, level, normalize)
     return np.round(heat / heat.max() * 255).astype(int)
 
 
-def assert_draws_reference(driver, root, capture, block, x, y, panel, colormap):
+def assert_draws_reference(driver, root, capture, block, x, y, panel, colormap, level=None, normalize="overall"):
     drawn = colour_indices(drawn_heat(driver, root, panel), colormap)
-    expected = reference_indices(capture, block, x, y, colormap)
+    expected = reference_indices(capture, block, x, y, level, normalize)
     assert drawn.shape == expected.shape
     assert np.abs(drawn - expected).max() <= 1, "drawn heat differs from maps.backproject beyond float16 rounding"
 
@@ -72,6 +72,11 @@ def test_standalone_page_follows_the_pointer_and_draws_the_backprojection(captur
                                  ".slice(1).map((r) => r.cells[2].textContent)", root)
     best = np.sort(capture.blocks["head.fusion"].row(20, 80).numpy())[::-1][:5]
     assert [float(w) for w in rows] == pytest.approx(best, rel=2e-3)  # listed weights: 3 significant digits
+    driver.execute_script(  # one pyramid level (8×8), each level rescaled to sum to 1: as plot_query draws it
+        "const level = arguments[0].querySelector('.ak-level'), e = arguments[0].annkitExplorer;"
+        "level.value = '3'; level.dispatchEvent(new Event('change'));"
+        "e.normalize.value = 'level'; e.normalize.dispatchEvent(new Event('change'));", root)
+    assert_draws_reference(driver, root, capture, "head.fusion", 20, 80, 0, payload["colormap"], 3, "level")
     assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
