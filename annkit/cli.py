@@ -251,20 +251,38 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
     viz = subparsers.add_parser("viz", help="attention maps: where does each pixel look?")
     kinds = viz.add_subparsers(dest="viz_kind", required=True, metavar="KIND")
     attention = kinds.add_parser(
-        "attention", help="one query pixel: where it looks, per block and pyramid level, as a PNG figure")
+        "attention", help="where a query pixel looks: a PNG figure (--out) and/or an interactive page (--html)",
+        description="Run a model once on an image, record its attention blocks, and draw where a query pixel "
+                    "looks (back-projection, top-k anchors, per-level grids). --html writes one self-contained "
+                    "page that answers every hover in the browser, with no Python behind it.")
     source = attention.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="PATH", help="an annkit model file (train output or convert)")
     source.add_argument("--pretrained", metavar="NAME", help="a trained model from annkit.models.CHECKPOINTS")
-    attention.add_argument("--image", required=True, metavar="IMG")
-    attention.add_argument("--point", nargs=2, type=float, required=True, metavar=("X", "Y"),
-                           help="the query pixel, in image pixels")
-    attention.add_argument("--out", required=True, metavar="FIG.png")
-    attention.add_argument("--block", default=None, help="block name (default: the last attention block)")
-    attention.add_argument("--level", type=int, default=None, help="one pyramid level (0 = 1×1); default all")
-    attention.add_argument("--normalize", choices=["overall", "level"], default="overall")
-    attention.add_argument("--overlay", action="store_true", help="show the prediction over the image")
-    attention.add_argument("--top-k", type=int, default=5)
-    attention.add_argument("--device", default="cpu")
+    attention.add_argument("--image", required=True, metavar="IMG",
+                           help="the input image (any format Pillow reads; converted to RGB)")
+    attention.add_argument("--point", nargs=2, type=float, default=None, metavar=("X", "Y"),
+                           help="the query pixel, in image pixels (needed by --out; the page starts there too)")
+    attention.add_argument("--out", metavar="FIG.png", help="write the static figure for --point here")
+    attention.add_argument("--html", metavar="PAGE.html",
+                           help="write the interactive explorer as one self-contained HTML file (no kernel, no "
+                                "network): hover over the image to move the query pixel")
+    attention.add_argument("--block", default=None,
+                           help="attention block to show (default: head.fusion, the AFNB that reads the far cue; "
+                                "ANN models also have head.context, the APNB); --list-blocks prints them")
+    attention.add_argument("--versus", metavar="BLOCK", default=None,
+                           help="--html only: a second block side by side, on the same query pixel")
+    attention.add_argument("--list-blocks", action="store_true", help="print the model's attention blocks and exit")
+    attention.add_argument("--level", type=int, default=None,
+                           help="one pyramid level, numbered from the coarsest (0 = 1×1, 3 = 8×8); default all")
+    attention.add_argument("--normalize", choices=["overall", "level"], default="overall",
+                           help="overall: weights as they are; level: each level rescaled to sum to 1")
+    attention.add_argument("--scale", choices=["shared", "level"], default="shared",
+                           help="level grids' colour scale: one for all levels, or each level to its own max")
+    attention.add_argument("--overlay", action="store_true",
+                           help="show the prediction over the image, in the dataset's class colours, with a legend")
+    attention.add_argument("--top-k", type=int, default=5, metavar="K",
+                           help="how many of the most attended anchors to draw and list (default 5)")
+    attention.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, … (default cpu)")
     attention.set_defaults(func=_run_viz_attention)
 
 
@@ -277,26 +295,47 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
     from annkit.engine.distributed import resolve_device
     from annkit.errors import ConfigError
 
-    check_output_file(args.out)
+    if not (args.out or args.html or args.list_blocks):
+        raise ConfigError("annkit viz attention: say what to write: --out FIG.png, --html PAGE.html (or both)")
+    if args.out and args.point is None:
+        raise ConfigError("annkit viz attention: --out needs the query pixel: --point X Y")
+    if args.top_k < 1:
+        raise ConfigError(f"annkit viz attention: --top-k must be at least 1, got {args.top_k}")
+    for path in (args.out, args.html):
+        if path:
+            check_output_file(path)
     device = resolve_device(args.device)
     model = models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
     image = viz.load_image(args.image)
     height, width = image.shape[-2:]
-    x, y = args.point
-    if not (0 <= x < width and 0 <= y < height):
-        raise ConfigError(f"annkit viz attention: --point {x:g} {y:g} is outside the {width}×{height} image")
+    if args.point is not None and not (0 <= args.point[0] < width and 0 <= args.point[1] < height):
+        raise ConfigError(f"annkit viz attention: --point {args.point[0]:g} {args.point[1]:g} is outside the "
+                          f"{width}×{height} image")
     capture = viz.capture_attention(model, image, device=device)
     if not capture.blocks:
         raise ConfigError("annkit viz attention: the model has no attention block (APNB, AFNB or non-local)")
-    block = args.block or list(capture.blocks)[-1]
-    if block not in capture.blocks:
-        raise ConfigError(f"annkit viz attention: no block {block!r}; blocks: {', '.join(capture.blocks)}")
+    listing = ", ".join(f"{name} ({block.kind})" for name, block in capture.blocks.items())
+    if args.list_blocks:
+        print(listing)
+        return 0
+    block = args.block or ("head.fusion" if "head.fusion" in capture.blocks else next(iter(capture.blocks)))
+    for name in (block, args.versus):
+        if name is not None and name not in capture.blocks:
+            raise ConfigError(f"annkit viz attention: no block {name!r}; blocks: {listing}")
     levels = len(capture.blocks[block].geometry.grids)
     if args.level is not None and not 0 <= args.level < levels:
         raise ConfigError(f"annkit viz attention: --level must be in 0..{levels - 1} for block {block!r}")
-    figure = viz.plot_query(capture, block, (x, y), args.level, args.normalize, args.overlay, args.top_k)
-    figure.savefig(args.out, dpi=120)
-    print(f"wrote {args.out} (block {block}, query pixel x={x:g}, y={y:g})")
+    if args.out:
+        figure = viz.plot_query(capture, block, tuple(args.point), args.level, args.normalize, args.overlay,
+                                args.top_k, args.scale)
+        figure.savefig(args.out, dpi=120)
+        print(f"wrote {args.out} (block {block}, query pixel x={args.point[0]:g}, y={args.point[1]:g})")
+    if args.html:
+        panels = [(capture, block)] + ([(capture, args.versus)] if args.versus else [])
+        viz.write_html(args.html, *panels, k=args.top_k, point=tuple(args.point) if args.point else None,
+                       title=f"annkit attention explorer: {args.image}")
+        print(f"wrote {args.html} (blocks {', '.join(name for _, name in panels)}; open it in a browser and hover)")
+    print(f"blocks: {listing}")
     return 0
 
 

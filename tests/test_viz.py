@@ -1,7 +1,5 @@
 """Visualisers: attention rows, back-projection, planted attention, figures (Agg) and the explorer, headless."""
 
-from types import SimpleNamespace
-
 import matplotlib
 import numpy as np
 import pytest
@@ -15,7 +13,9 @@ from annkit.nn import IdentitySampler, PyramidSampler  # noqa: E402
 from annkit.viz import (BlockAttention, Capture, anchor_mass, backproject, capture_attention, class_mean_attention,  # noqa: E402
                         entropy_map, level_grids, plot_backprojection, plot_class_attention, plot_entropy,
                         plot_level_grids, plot_query, plot_top_anchors, plot_versus_nonlocal)
-from annkit.viz.explore import AttentionExplorer  # noqa: E402
+from annkit.viz.classes import class_palette, default_class_names  # noqa: E402
+from annkit.viz.explorer import explorer_payload, standalone_html  # noqa: E402
+from annkit.viz.plots import place_labels, prediction_overlay  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,10 @@ def test_planted_attention_highlights_exactly_that_rectangle(capture):
     inside[y0:y1, x0:x1] = True
     assert np.allclose(drawn[inside], 1.0 / inside.sum()) and np.all(drawn[~inside] == 0)
     assert np.isclose(anchor_mass(weights[0], real.geometry, inside), 1.0)
-    top_panel_text = [t.get_text() for t in fig.axes[2].texts]
-    assert top_panel_text[0] == "#1 1.00 L3"
+    assert [t.get_text() for t in fig.axes[2].texts][0] == "#1"
+    listing = fig.axes[2].get_xlabel().splitlines()
+    assert listing[1] == "#1 1.000  8×8 level, row 3, col 3"  # anchor 73 = 1 + 9 + 36 + 27, 27 = 3·8 + 3
+    assert fig.axes[2].get_xlim() == (0, 104) and fig.axes[2].get_ylim() == (72, 0)  # boxes leave the axes as they are
     import matplotlib.pyplot as plt
     plt.close(fig)
 
@@ -117,7 +119,7 @@ def test_every_figure_renders_with_agg(capture, tmp_path):
         plot_level_grids(row, attention.geometry),
         plot_backprojection(capture.image, row, attention.geometry, attention.key_size, (50, 30)),
         plot_backprojection(capture.image, row, attention.geometry, attention.key_size, (50, 30), "level"),
-        plot_top_anchors(capture.image, row, attention.image_boxes, (50, 30), k=4, levels=attention.levels),
+        plot_top_anchors(capture.image, row, attention.image_boxes, (50, 30), k=4, geometry=attention.geometry),
         plot_versus_nonlocal(capture.image, row, attention.geometry, attention.key_size,
                              torch.softmax(torch.randn(attention.weights.shape[0]), 0), attention.query_size),
         plot_entropy(capture.image, attention.weights, attention.query_size),
@@ -131,27 +133,84 @@ def test_every_figure_renders_with_agg(capture, tmp_path):
         plt.close(fig)
 
 
-def test_explorer_state_changes_update_the_figure(capture):
+def test_explorer_payload_carries_the_capture_at_float16_precision(capture):
+    import base64
+
+    payload = explorer_payload([capture, (capture, "head.context", "APNB")], k=4, point=(10, 20))
+    assert [p["block"] for p in payload["panels"]] == ["head.fusion", "head.context"]  # default: AFNB
+    assert len(payload["captures"]) == 1 and payload["point"] == [10, 20] and len(payload["rank_colours"]) == 4
+    for name, block in capture.blocks.items():
+        shipped = payload["captures"][0]["blocks"][name]
+        table = np.frombuffer(base64.b64decode(shipped["weights"]), "<f2").reshape(block.weights.shape)
+        assert np.allclose(table, block.weights.numpy(), rtol=2**-11, atol=1e-7)
+        assert shipped["boxes"] == block.boxes.tolist() and shipped["kind"] in ("AFNB", "APNB")
+    labels = np.frombuffer(base64.b64decode(payload["captures"][0]["prediction"]), np.uint8)
+    assert np.array_equal(labels, capture.prediction.numpy().reshape(-1))
+    page = standalone_html(payload)
+    assert "<script type=\"module\">" in page and "https://" not in page and "http://" not in page
+    other = Capture(torch.rand(3, 72, 104), capture.prediction, capture.blocks, capture.class_names)
+    with pytest.raises(ValueError, match="same image"):
+        explorer_payload([capture, other])
+    with pytest.raises(ValueError, match="no block 'head.nope'; blocks: head.fusion, head.context"):
+        explorer_payload([(capture, "head.nope")])
+
+
+def test_explorer_payload_two_models_side_by_side(model, capture):
+    torch.manual_seed(1)
+    full = capture_attention(build("tiny_ann", head={"name": "nonlocal"}).eval(), capture.image)
+    payload = explorer_payload([(capture, "head.fusion", "ANN"), (full, "head.context", "non-local")])
+    assert [p["capture"] for p in payload["panels"]] == [0, 1] and len(payload["captures"]) == 2
+    nonlocal_block = payload["captures"][1]["blocks"]["head.context"]
+    assert nonlocal_block["kind"] == "NonLocal2d" and nonlocal_block["grids"] == [[9, 13]]  # S = N = 9·13
+
+
+def test_explorer_widget_point_and_row(capture):
+    pytest.importorskip("anywidget", reason="the notebook explorer needs anywidget (pip install anywidget)")
+    from annkit.viz import explore_attention
+
+    explorer = explore_attention(capture, (capture, "head.context"))
+    explorer.point = [50.0, 30.0]
+    block = capture.blocks["head.context"]
+    assert np.allclose(explorer.row(1), block.row(50, 30).numpy(), rtol=2**-11, atol=1e-7)
+    assert np.allclose(explorer.row(0), capture.blocks["head.fusion"].row(50, 30).numpy(), rtol=2**-11, atol=1e-7)
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="outside the 104×72 image"):
+        explorer.point = [104.0, 3.0]
+
+
+def test_class_colours_follow_the_dataset():
+    assert default_class_names(21)[15] == "person" and default_class_names(5) == (
+        "background", "red", "green", "blue", "yellow")
+    palette = class_palette(default_class_names(5))
+    assert palette[1].tolist() == [230, 30, 30] and palette[3].tolist() == [35, 70, 235]  # red is red, blue blue
+    assert class_palette(default_class_names(21))[15].tolist() == [192, 128, 128]  # VOC's person
+    image = np.full((2, 2, 3), 0.5)
+    labels = np.array([[0, 1], [3, 255]])
+    overlay = prediction_overlay(image, labels, default_class_names(5))
+    assert np.allclose(overlay[0, 0], 0.5) and np.allclose(overlay[1, 1], 0.5)  # background, ignore: untouched
+    assert np.allclose(overlay[0, 1], 0.5 * 0.5 + 0.5 * np.array([230, 30, 30]) / 255)
+
+
+def test_anchor_labels_never_overlap_and_stay_inside():
+    boxes = np.array([[0, 0, 104, 72], [0, 0, 13, 9], [0, 0, 13, 9], [91, 63, 104, 72], [0, 0, 35, 24]], float)
+    spots = place_labels(boxes, (20.0, 8.0), 104, 72)
+    for i, (x, y) in enumerate(spots):
+        assert 0 <= x <= 104 - 20 and 0 <= y <= 72 - 8
+        for px, py in spots[:i]:
+            assert x + 20 <= px or px + 20 <= x or y + 8 <= py or py + 8 <= y
+
+
+def test_level_grids_share_one_colour_scale_unless_asked(capture):
     import matplotlib.pyplot as plt
 
-    explorer = AttentionExplorer(capture, k=3)
-    first = explorer.figure
-    heat_before = explorer.figure.axes[1].images[-1].get_array().copy()
-    explorer.x.value, explorer.y.value = 3, 4  # a different query pixel
-    assert explorer.figure is not first
-    assert not np.allclose(explorer.figure.axes[1].images[-1].get_array(), heat_before)
-    explorer.block.value = "head.fusion"
-    assert [label for label, _ in explorer.level.options] == ["all levels", "1×1", "3×3", "6×6", "8×8"]
-    assert "head.fusion" in explorer.figure.axes[1].get_title()
-    explorer.level.value = 3
-    assert "8×8 level" in explorer.figure.axes[1].get_title()
-    explorer.normalize.value = "level"
-    assert "level normalisation" in explorer.figure.axes[1].get_title()
-    explorer.overlay.value = True
-    assert explorer.figure.axes[0].get_title() == "prediction overlay"
-    image_axes = explorer.figure.axes[0]
-    explorer.on_click(SimpleNamespace(inaxes=image_axes, xdata=90.7, ydata=12.2))  # a click on the image
-    assert (explorer.x.value, explorer.y.value) == (90, 12)
+    attention = capture.blocks["head.fusion"]
+    row = attention.row(30, 30).numpy()
+    shared = plot_level_grids(row, attention.geometry)
+    assert {image.get_clim() for ax in shared.axes[:4] for image in ax.images} == {(0, row.max())}
+    per_level = plot_level_grids(row, attention.geometry, scale="level")
+    assert [ax.images[0].get_clim()[1] for ax in per_level.axes if ax.images] == pytest.approx(
+        [grid.max() for grid in level_grids(row, attention.geometry)])
     plt.close("all")
 
 
@@ -169,6 +228,24 @@ def test_cli_viz_attention(model, tmp_path, capsys):
     assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image),
                  "--point", "60", "10", "--out", str(out)]) == 2  # a user error: one line, exit code 2
     assert "outside the 56×40 image" in capsys.readouterr().err
+    page = tmp_path / "page.html"
+    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image), "--html", str(page),
+                 "--versus", "head.context"]) == 0
+    text = page.read_text()
+    assert '"block":"head.fusion"' in text and '"block":"head.context"' in text and "export default" in text
+    capsys.readouterr()
+    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image), "--html", str(page),
+                 "--block", "x"]) == 2
+    assert "no block 'x'; blocks: head.fusion (AFNB), head.context (APNB)" in capsys.readouterr().err
+
+
+def test_cli_viz_attention_help_names_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["viz", "attention", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for phrase in ("--image IMG the input image", "--out FIG.png write the static figure", "--top-k K how many",
+                   "--device DEVICE where the model runs", "default: head.fusion, the AFNB", "--list-blocks"):
+        assert phrase in text
 
 
 def test_identity_sampler_attention_is_a_full_map():
@@ -177,18 +254,3 @@ def test_identity_sampler_attention_is_a_full_map():
     row[5] = 1.0
     heat = backproject(row, geometry, (3, 4))
     assert heat[1, 1] == 1.0 and heat.sum() == 1.0
-
-
-def test_explorer_block_change_renders_once(capture, monkeypatch):
-    import matplotlib.pyplot as plt
-
-    from annkit.viz import explore
-
-    explorer = AttentionExplorer(capture, k=3)
-    explorer.level.value = 2
-    calls = []
-    real = explore.plot_query
-    monkeypatch.setattr(explore, "plot_query", lambda *a, **k: calls.append(a) or real(*a, **k))
-    explorer.block.value = "head.context"
-    assert len(calls) == 1 and explorer.level.value is None
-    plt.close("all")

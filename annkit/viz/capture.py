@@ -8,12 +8,14 @@ functions move only what they draw to the CPU.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from annkit.nn import AnchorGeometry, record_attention
+from annkit.viz.classes import default_class_names
 
 
 @dataclass
@@ -31,6 +33,7 @@ class BlockAttention:
     key_size: tuple[int, int]
     geometry: AnchorGeometry
     image_size: tuple[int, int]
+    kind: str = "attention"  # the block's type: "AFNB", "APNB" or "NonLocal2d"
 
     @property
     def boxes(self) -> Tensor:
@@ -61,11 +64,16 @@ class BlockAttention:
 
 @dataclass
 class Capture:
-    """A model's prediction for one image and the attention of each of its blocks."""
+    """A model's prediction for one image and the attention of each of its blocks.
+
+    ``class_names`` name the prediction's class ids (``annkit.viz.classes``: VOC's 21 classes, the synthetic
+    set's colours, or numbered classes); their colours come from ``class_palette(class_names)``.
+    """
 
     image: Tensor  # (3, H, W) RGB in [0, 1], CPU
     prediction: Tensor  # (H, W) int64 class ids, CPU
     blocks: dict[str, BlockAttention]
+    class_names: tuple[str, ...] = ()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,10 +88,12 @@ def load_image(path: str) -> Tensor:
     return read_image(path).float().div(255)  # (3, H, W)
 
 
-def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.device | None = None) -> Capture:
+def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.device | None = None,
+                      class_names: Sequence[str] | None = None) -> Capture:
     """Run ``model`` (a Segmentor) on one RGB image in [0, 1], (3, H, W), recording every attention block.
 
     The image is normalised with the model's own ``normalize``; the model runs in eval mode, without gradients.
+    ``class_names`` (one per output class) default to ``default_class_names`` of the model's class count.
     """
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"capture_attention expects one RGB image of shape (3, H, W), got {tuple(image.shape)}")
@@ -97,9 +107,14 @@ def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.de
     with torch.no_grad(), record_attention(model) as record:
         logits = model(batch)  # (1, K, H, W)
     size = tuple(image.shape[-2:])
+    modules = dict(model.named_modules())
     blocks = {
         name: BlockAttention(name or type(model).__name__, calls[-1].weights[0], calls[-1].query_size,
-                             calls[-1].key_size, calls[-1].geometry, size)
+                             calls[-1].key_size, calls[-1].geometry, size, type(modules[name]).__name__)
         for name, calls in record.items() if calls
     }
-    return Capture(image.detach().float().cpu(), logits[0].argmax(0).cpu(), blocks)
+    num_classes = logits.shape[1]
+    names = tuple(class_names) if class_names is not None else default_class_names(num_classes)
+    if len(names) != num_classes:
+        raise ValueError(f"class_names has {len(names)} names, the model predicts {num_classes} classes")
+    return Capture(image.detach().float().cpu(), logits[0].argmax(0).cpu(), blocks, names)

@@ -1,87 +1,68 @@
-"""Interactive explorers (ipywidgets): pick a query pixel and see where it looks.
+"""The explorer as a Jupyter widget (anywidget): hover over the image, and the browser shows where that pixel looks.
 
-Thin wiring only: controls → ``annkit.viz.plots.plot_query``. Callbacks read their state from the widgets, never
-from notebook globals. Under ``%matplotlib widget`` (ipympl) a click on any image panel moves the query pixel;
-with the inline backend the x/y sliders do.
+The attention is captured once in Python and drawn by ``explorer.js`` in the browser — no kernel round trip per
+pointer move. Displayed in a notebook it gives two outputs: the live widget (JupyterLab, Notebook 7, VS Code; its
+``point`` trait follows a pinned click and moves the query when Python sets it) and a kernel-free copy in an
+``<iframe srcdoc>`` that the live widget hides, which is what a notebook exported to HTML keeps working.
 """
 
 from __future__ import annotations
 
-import ipywidgets as widgets
-import matplotlib.pyplot as plt
-from IPython.display import display
+import pathlib
 
-from annkit.viz.capture import Capture
-from annkit.viz.plots import plot_query
+import anywidget
+import numpy as np
+import traitlets
+from IPython.display import HTML, display
+
+from annkit.viz.explorer import explorer_payload, iframe_html
 
 
-class AttentionExplorer:
-    """Sliders (x, y), block, level, normalisation and a prediction-overlay toggle around one ``Capture``."""
+class AttentionExplorer(anywidget.AnyWidget):
+    """Side-by-side panels (Captures or (capture, block[, label]) tuples), synchronised on one query pixel."""
 
-    def __init__(self, capture: Capture, k: int = 5) -> None:
-        if not capture.blocks:
-            raise ValueError("the capture holds no attention block: was the model an ANN or non-local model?")
-        self.capture, self.k = capture, k
-        height, width = capture.size
-        self.x = widgets.IntSlider(value=width // 2, min=0, max=width - 1, description="x")
-        self.y = widgets.IntSlider(value=height // 2, min=0, max=height - 1, description="y")
-        self.block = widgets.Dropdown(options=list(capture.blocks), description="block")
-        self.level = widgets.Dropdown(description="level")
-        self.normalize = widgets.ToggleButtons(options=["overall", "level"], description="normalise")
-        self.overlay = widgets.Checkbox(value=False, description="prediction overlay")
-        self.output = widgets.Output()
-        self.figure = None
-        self._resetting = False  # True while a block change rewrites the level choices: render once, after
-        self._set_levels()
-        self.block.observe(self._on_block, names="value")
-        for control in (self.x, self.y, self.level, self.normalize, self.overlay):
-            control.observe(lambda change: self.render(), names="value")
-        controls = widgets.VBox([widgets.HBox([self.x, self.y]), widgets.HBox([self.block, self.level]),
-                                 widgets.HBox([self.normalize, self.overlay])])
-        self.widget = widgets.VBox([controls, self.output])
-        self.render()
+    _esm = pathlib.Path(__file__).with_name("explorer.js")
+    data = traitlets.Dict().tag(sync=True)
+    point = traitlets.List(traitlets.Float(), minlen=2, maxlen=2).tag(sync=True)  # the query pixel (x, y)
 
-    def _set_levels(self) -> None:
-        grids = self.capture.blocks[self.block.value].geometry.grids
-        options = [("all levels", None)] + [(f"{r}×{c}", i) for i, (r, c) in enumerate(grids)]
-        self._resetting = True
-        try:
-            self.level.options = options
-            self.level.value = None
-        finally:
-            self._resetting = False
+    def __init__(self, *panels, k: int = 5, point: tuple[float, float] | None = None, static: bool = True) -> None:
+        payload = explorer_payload(panels, k=k, point=point)
+        super().__init__(data=payload, point=[float(v) for v in payload["point"]])
+        self.static = static
 
-    def _on_block(self, change) -> None:
-        self._set_levels()
-        self.render()
+    @traitlets.validate("point")
+    def _check_point(self, proposal):
+        x, y = proposal["value"]
+        if not (0 <= x < self.data["width"] and 0 <= y < self.data["height"]):
+            raise traitlets.TraitError(f"point ({x:g}, {y:g}) is outside the {self.data['width']}×"
+                                       f"{self.data['height']} image")
+        return proposal["value"]
 
-    def render(self) -> None:
-        """Redraw for the widgets' current state; the figure is kept in ``self.figure``."""
-        if self._resetting:
-            return
-        if self.figure is not None:
-            plt.close(self.figure)
-        with plt.ioff():  # under ipympl a new figure would otherwise show itself outside the explorer
-            self.figure = plot_query(self.capture, self.block.value, (self.x.value, self.y.value),
-                                     self.level.value, self.normalize.value, self.overlay.value, self.k)
-        self.figure.canvas.mpl_connect("button_press_event", self.on_click)
-        canvas = self.figure.canvas
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(canvas if isinstance(canvas, widgets.DOMWidget) else self.figure)  # ipympl: clickable
+    def row(self, panel: int = 0) -> np.ndarray:
+        """The (S,) float16 attention row the browser draws for the current point in ``panel`` (as float64)."""
+        import base64
 
-    def on_click(self, event) -> None:
-        """A click on an image panel (pixel coordinates) moves the query pixel there."""
-        if event.inaxes is None or event.xdata is None or event.inaxes.get_xlabel() != "x (pixels)":
-            return
-        with self.x.hold_trait_notifications(), self.y.hold_trait_notifications():
-            self.x.value = min(max(int(event.xdata), 0), self.x.max)
-            self.y.value = min(max(int(event.ydata), 0), self.y.max)
+        spec = self.data["panels"][panel]
+        block = self.data["captures"][spec["capture"]]["blocks"][spec["block"]]
+        (h, w), (x, y) = block["query"], self.point
+        fy = min(max(int(y * h / self.data["height"]), 0), h - 1)
+        fx = min(max(int(x * w / self.data["width"]), 0), w - 1)
+        table = np.frombuffer(base64.b64decode(block["weights"]), "<f2").reshape(h * w, -1)
+        return table[fy * w + fx].astype(np.float64)
+
+    def __repr__(self) -> str:  # short: the default would print the whole attention table
+        panels = ", ".join(panel["label"] for panel in self.data["panels"])
+        return f"AttentionExplorer({panels}; point={tuple(self.point)})"
 
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)  # the live widget
+        if self.static:
+            display(HTML(iframe_html(self.data)))  # the kernel-free copy (hidden while the widget is live)
 
 
-def explore_attention(capture: Capture, k: int = 5) -> AttentionExplorer:
-    """Open an explorer on a capture (see ``annkit.viz.capture_attention``); display it in a notebook cell."""
-    return AttentionExplorer(capture, k)
+def explore_attention(*panels, k: int = 5, point: tuple[float, float] | None = None) -> AttentionExplorer:
+    """Open the explorer: ``explore_attention(capture)``; AFNB vs APNB: ``explore_attention((c, "head.fusion"),
+    (c, "head.context"))``; two models on one image: ``explore_attention((ann, "head.fusion"), (nonlocal_capture,
+    "head.attention"))``. Display it in a notebook cell."""
+    return AttentionExplorer(*panels, k=k, point=point)
