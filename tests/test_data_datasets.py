@@ -171,6 +171,6 @@ def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> 
 def test_check_asks_which_dataset_when_a_root_holds_several(tmp_path: Path, capsys) -> None:
     cityscapes_tree(tmp_path)
     ade_tree(tmp_path)
-    assert main(["data", "check", str(tmp_path)]) == 1
+    assert main(["data", "check", str(tmp_path)]) == 2  # a user error (which dataset?), not a broken dataset (exit 1)
     assert "holds several datasets (cityscapes, ade20k)" in capsys.readouterr().err
     assert main(["data", "check", str(tmp_path), "--dataset", "ade20k"]) == 0
