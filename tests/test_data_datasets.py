@@ -163,7 +163,10 @@ def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> 
     config = TrainConfig(dataset="cityscapes", data_root=str(tmp_path), crop_size=(3, 5), scale=(12, 6),
                          photometric=False)
     torch.manual_seed(0)
-    sample = build_dataset(config, "train", True, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))[0]
+    from annkit.config import ModelConfig
+
+    contract = ModelConfig("m", 19, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    sample = build_dataset(config, "train", True, contract)[0]
     assert sample["image"].shape == (3, 3, 5) and sample["mask"].dtype == torch.int64
     assert set(sample["mask"].unique().tolist()) <= set(CITYSCAPES_TRAIN.flatten().tolist())
 

@@ -62,3 +62,29 @@ def test_new_class_count_drops_the_presets_labels():
     assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=2, classes=["a", "b"]).classes == ("a", "b")
     model, _ = resolve("voc_ann_r50", {"model.num_classes": 5})
     assert model.classes is None and model.palette is None
+
+
+def test_training_and_evaluation_data_follow_a_bgr_contract(tmp_path):
+    # eval and train read images through the data pipeline, not Segmentor.normalize: it must give the same input
+    import numpy as np
+    from PIL import Image
+
+    from annkit.data import read_image
+    from annkit.engine.config import TrainConfig
+    from annkit.engine.data import build_dataset
+
+    root = tmp_path / "synthetic"
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / folder).mkdir(parents=True)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(
+        root / "JPEGImages" / "a.jpg")
+    Image.fromarray(np.zeros((6, 7), np.uint8)).save(root / "SegmentationClass" / "a.png")
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("a\n")
+    model = build("official_ann_r101_cityscapes", num_classes=2, classes=None, palette=None, backbone_weights=False)
+    config = TrainConfig(dataset="folder", data_root=str(root))
+    image = build_dataset(config, "val", False, model.config)[0]["image"]
+    rgb = read_image(root / "JPEGImages" / "a.jpg")  # (3, H, W) uint8, as the loaders decode it
+    official = (rgb.flip(0).float()  # BGR, 0–255, minus the BGR mean
+                - torch.tensor([102.9801, 115.9465, 122.7717]).view(3, 1, 1))
+    assert torch.allclose(image, official, atol=1e-3)
+    assert torch.allclose(image, model.normalize(rgb[None] / 255)[0], atol=1e-3)

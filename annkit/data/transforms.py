@@ -25,23 +25,32 @@ from annkit.config import IMAGENET_MEAN, IMAGENET_STD  # one definition (RGB, fr
 from annkit.data.geometric import CatMaxRatioCrop, PadTo, RandomKeepRatioResize
 
 
-def _to_float_and_normalize(mean, std) -> list[v2.Transform]:
-    """uint8 image → float normalised (3, H, W); uint8 mask → int64 (H, W) for the loss."""
-    return [v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
-            v2.Normalize(mean, std)]
+def _reverse_channels(image: tv_tensors.Image) -> tv_tensors.Image:
+    """(3, H, W) RGB → BGR, the order the official ANN models read (a module-level function: workers pickle it)."""
+    return tv_tensors.wrap(image.flip(0), like=image)
+
+
+def _to_float_and_normalize(mean, std, channel_order: str = "RGB") -> list[v2.Transform]:
+    """uint8 image → float normalised (3, H, W), channels in the model's ``channel_order`` (``mean``/``std`` are
+    per R, G, B, as in ``ModelConfig``); uint8 mask → int64 (H, W) for the loss."""
+    if channel_order not in ("RGB", "BGR"):
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    steps = [v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
+             v2.Normalize(mean, std)]
+    return steps + ([v2.Lambda(_reverse_channels, tv_tensors.Image)] if channel_order == "BGR" else [])
 
 
 def train_transforms(crop_size: int | tuple[int, int] | None = 512,
                      scale_range: tuple[float, float] | None = (0.5, 2.0),
                      scale_target: tuple[int, int] = (2048, 512), flip: bool = True, photometric: bool = True,
                      mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                     cat_max_ratio: float = 0.75) -> v2.Compose:
+                     cat_max_ratio: float = 0.75, channel_order: str = "RGB") -> v2.Compose:
     """Random training augmentation of a sample dict; ``None``/``False`` switches a step off.
 
     Steps: keep-ratio rescale to fit (int(a·r), int(b·r)) for ``scale_target`` (a, b), r ~ U(scale_range);
     random ``crop_size`` (H, W, or one int for a square) crop, redrawn while one class covers ≥ ``cat_max_ratio``
     of it; horizontal flip with p = 0.5; colour jitter with p = 0.5 (brightness ±12.5 %, contrast and saturation
-    ×0.5–1.5, hue ±0.05); uint8 → float, normalisation; pad to the crop size at the bottom/right (mean colour,
+    ×0.5–1.5, hue ±0.05); uint8 → float, normalisation (then BGR if ``channel_order`` says so); pad to the crop size at the bottom/right (mean colour,
     mask 255). Output: image (3, H, W) float32, mask (H, W) int64.
     """
     crop = (crop_size, crop_size) if isinstance(crop_size, int) else crop_size
@@ -54,15 +63,16 @@ def train_transforms(crop_size: int | tuple[int, int] | None = 512,
         steps.append(v2.RandomHorizontalFlip())
     if photometric:
         steps.append(v2.RandomApply([v2.ColorJitter(brightness=0.125, contrast=0.5, saturation=0.5, hue=0.05)]))
-    steps += _to_float_and_normalize(mean, std)
+    steps += _to_float_and_normalize(mean, std, channel_order)
     if crop is not None:
         steps.append(PadTo(crop))
     return v2.Compose(steps)
 
 
-def eval_transforms(mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> v2.Compose:
-    """Validation/test transform: no random ops, only uint8 → float, normalisation, mask → int64."""
-    return v2.Compose(_to_float_and_normalize(mean, std))
+def eval_transforms(mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
+                    channel_order: str = "RGB") -> v2.Compose:
+    """Validation/test transform: no random ops, only uint8 → float, normalisation (BGR if asked), mask → int64."""
+    return v2.Compose(_to_float_and_normalize(mean, std, channel_order))
 
 
 def denormalize(image: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,

@@ -54,7 +54,7 @@ def _check_num_classes(model_config, config: TrainConfig, overrides: dict) -> No
 
     if "model.num_classes" not in overrides:
         return
-    data = build_dataset(config, config.train_split, False, model_config.mean, model_config.std)
+    data = build_dataset(config, config.train_split, False, model_config)
     if data.num_classes != model_config.num_classes:
         raise ConfigError(f"model.num_classes={model_config.num_classes}, but the {config.dataset} data set's "
                           f"{config.train_split} split has {data.num_classes} classes ({', '.join(data.class_names)});"
@@ -136,7 +136,7 @@ def evaluate(args: argparse.Namespace) -> int:
                               "and eval.flip instead")
         protocol = protocol.multi_scale()
     config = _eval_config(args, protocol)
-    dataset = build_dataset(config, config.val_split, False, model.config.mean, model.config.std)
+    dataset = build_dataset(config, config.val_split, False, model.config)
     if dataset.num_classes != model.config.num_classes:
         raise ConfigError(f"the model predicts {model.config.num_classes} classes but {config.dataset} "
                           f"{config.val_split} has {dataset.num_classes}")

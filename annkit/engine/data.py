@@ -18,19 +18,22 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from annkit.data import (DATASETS, eval_transforms, load_dataset, seed_worker, segmentation_folder, train_transforms,
                          voc2012)
+from annkit.config import ModelConfig
 from annkit.engine.config import ConfigError, TrainConfig
 
 
-def build_dataset(config: TrainConfig, split: str, train: bool, mean, std):
-    """The configured data set's ``split`` with training augmentation (``train``) or the evaluation transform."""
+def build_dataset(config: TrainConfig, split: str, train: bool, model: ModelConfig):
+    """The configured data set's ``split`` with training augmentation (``train``) or the evaluation transform,
+    images prepared as ``model``'s input contract says (mean, std, channel order)."""
+    mean, std, order = model.mean, model.std, model.channel_order
     if train:
         crop = tuple(config.crop_size) if config.crop_size is not None else None
         scale = tuple(config.scale_range) if config.scale_range is not None else None
         transforms = train_transforms(crop, scale, tuple(config.scale), flip=config.flip,
                                       photometric=config.photometric, mean=mean, std=std,
-                                      cat_max_ratio=config.cat_max_ratio)
+                                      cat_max_ratio=config.cat_max_ratio, channel_order=order)
     else:
-        transforms = eval_transforms(mean, std)
+        transforms = eval_transforms(mean, std, order)
     root = Path(config.data_root)
     if config.dataset in ("voc12aug", "voc"):
         return voc2012(root, split, transforms)

@@ -73,7 +73,7 @@ def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", ite
     results = {"models": {}, "iterations": settings["iterations"], "curve_images": settings["eval.max_images"]}
     for label, preset in MODELS.items():
         model = models.load(out / preset / "final.pt")
-        val = build_dataset(config, "val", False, model.config.mean, model.config.std)
+        val = build_dataset(config, "val", False, model.config)
         scores = evaluate(model, val, EvalConfig(), model.config.num_classes, class_names=val.class_names)
         results["models"][label] = {"preset": preset, **scores}
         print(f"{label:>22s}: mIoU {scores['miou']:.3f} on {len(val)} validation images")

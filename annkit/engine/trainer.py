@@ -113,8 +113,8 @@ def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, contex
         model_config = ModelConfig.from_dict(checkpoint["model_config"])
         config = TrainConfig.from_dict(checkpoint["train_config"])
     seed_everything(config.seed)
-    train_set = build_dataset(config, config.train_split, True, model_config.mean, model_config.std)
-    val_set = build_dataset(config, config.val_split, False, model_config.mean, model_config.std)
+    train_set = build_dataset(config, config.train_split, True, model_config)
+    val_set = build_dataset(config, config.val_split, False, model_config)
     if model_config.num_classes != train_set.num_classes:  # the data set decides the classifier width
         if context.is_main:
             print(f"model.num_classes: {model_config.name} has {model_config.num_classes}, the data set "
