@@ -67,9 +67,28 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON here")
     model.set_defaults(func=_run_bench_model)
 
+    onnx = kinds.add_parser(
+        "onnx", help="onnxruntime vs PyTorch eager: same model, same inputs, CPU, fp32, interleaved",
+        description="Exports each preset (random weights) with dynamic H, W and times PyTorch eager, eager with "
+        "BN folded, and onnxruntime (CPU EP) call by call in rotating order; reports medians and per-round ratios.")
+    onnx.add_argument("--presets", nargs="+", default=["tiny_ann", "mmseg_ann_r50_d8_voc12aug"], metavar="PRESET")
+    onnx.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
+    onnx.add_argument("--threads", type=int, default=None, help="CPU threads of both runtimes (default: torch's)")
+    onnx.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median reported)")
+    onnx.add_argument("--warmup", type=int, default=2)
+    onnx.add_argument("--seed", type=int, default=0)
+    onnx.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
+    onnx.set_defaults(func=_run_bench_onnx)
+
 
 def _run_bench_model(args: argparse.Namespace) -> int:
     from annkit.bench.model import main
+
+    return main(args)
+
+
+def _run_bench_onnx(args: argparse.Namespace) -> int:
+    from annkit.bench.onnx import main
 
     return main(args)
 

@@ -55,19 +55,21 @@ class _FindAdaptivePooling(TorchDispatchMode):
 
     def __init__(self, names: list[str]) -> None:
         super().__init__()
-        self.names, self.found = names, []
+        self.names = names
+        self.found: dict[str, list[str]] = {}  # module name → "op to (s, s)", in call order, without repeats
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        output_size = args[1] if len(args) > 1 else None
-        if func.overloadpacket.__name__ in _ADAPTIVE_POOLS and any(int(s) != 1 for s in output_size):
-            where = self.names[-1] if self.names else "<model>"
-            self.found.append(f"{where} ({func.overloadpacket.__name__} to {tuple(output_size)})")
+        op = func.overloadpacket.__name__
+        if op in _ADAPTIVE_POOLS and any(int(s) != 1 for s in args[1]):
+            calls = self.found.setdefault((self.names[-1] if self.names else "") or "<model>", [])
+            if (call := f"{op} to {tuple(int(s) for s in args[1])}") not in calls:
+                calls.append(call)
         return func(*args, **(kwargs or {}))
 
 
 def check_exportable(model: nn.Module, example: Tensor) -> None:
     """Raise ``UnexportableError`` naming each module (as in ``model.named_modules()``) that would not export
-    exactly; runs ``model(example)`` once, in eval mode.
+    exactly; runs ``model(example)`` once (without gradients, in the mode the model is in).
 
     Refused: adaptive pooling to more than 1×1 — e.g. ``PyramidSampler(mode="max")`` (adaptive max pooling has
     no separable matrix form) or a foreign ``nn.AdaptiveAvgPool2d`` — and a block being recorded."""
@@ -95,9 +97,10 @@ def check_exportable(model: nn.Module, example: Tensor) -> None:
         for hook in hooks:
             hook.remove()
     if finder.found:
+        where = "; ".join(f"{name} ({', '.join(calls)})" for name, calls in finder.found.items())
         raise UnexportableError(
             "cannot export exactly: adaptive pooling's bins depend on the input size, which ONNX pooling cannot "
-            f"express — found in {', '.join(finder.found)}. annkit's average pyramids pool exactly in the graph "
+            f"express — found in {where}. annkit's average pyramids pool exactly in the graph "
             "(PyramidSampler(mode='avg')); max-pooled pyramids (pool_mode='max') have no such form")
 
 
