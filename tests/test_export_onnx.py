@@ -131,3 +131,12 @@ def test_recording_blocks_are_refused(tmp_path):
 def test_fixed_size_needs_a_size(tmp_path):
     with pytest.raises(ValueError, match="size"):
         to_onnx(_model("tiny_ann"), tmp_path / "x.onnx", dynamic=False)
+
+
+def test_bench_onnx_times_three_engines_on_the_same_model():
+    from annkit.bench.onnx import ENGINES, report, run
+
+    result = run("tiny_ann", height=64, width=96, repeats=2, warmup=1, threads=1)
+    assert set(result["milliseconds"]) == set(ENGINES) and all(t > 0 for t in result["milliseconds"].values())
+    assert all(diff <= 1e-4 for diff in result["max_abs_diff"].values())  # same model, same answer
+    assert "onnxruntime faster than eager" in report(result)

@@ -131,8 +131,9 @@ def to_onnx(model: Segmentor, path: str | os.PathLike, *, size: tuple[int, int] 
     was_training = model.training
     deployed = DeployedSegmentor(model).eval()
     try:
-        check_exportable(model, model.normalize(torch.rand(1, 3, min(height, 64), min(width, 64))))
-        example = torch.rand(2 if dynamic else 1, 3, height, width)
+        device = next(model.parameters()).device
+        check_exportable(model, model.normalize(torch.rand(1, 3, min(height, 64), min(width, 64), device=device)))
+        example = torch.rand(2 if dynamic else 1, 3, height, width, device=device)  # B = 2: no 0/1 specialisation
         shapes = ({axis: torch.export.Dim.DYNAMIC for axis in (0, 2, 3)},) if dynamic else None  # B, H, W
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".onnx-export-") as tmp:
