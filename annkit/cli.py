@@ -71,9 +71,28 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON here")
     model.set_defaults(func=_run_bench_model)
 
+    onnx = kinds.add_parser(
+        "onnx", help="onnxruntime vs PyTorch eager: same model, same inputs, CPU, fp32, interleaved",
+        description="Exports each preset (random weights) with dynamic H, W and times PyTorch eager, eager with "
+        "BN folded, and onnxruntime (CPU EP) call by call in rotating order; reports medians and per-round ratios.")
+    onnx.add_argument("--presets", nargs="+", default=["tiny_ann", "mmseg_ann_r50_d8_voc12aug"], metavar="PRESET")
+    onnx.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
+    onnx.add_argument("--threads", type=int, default=None, help="CPU threads of both runtimes (default: torch's)")
+    onnx.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median reported)")
+    onnx.add_argument("--warmup", type=int, default=2)
+    onnx.add_argument("--seed", type=int, default=0)
+    onnx.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
+    onnx.set_defaults(func=_run_bench_onnx)
+
 
 def _run_bench_model(args: argparse.Namespace) -> int:
     from annkit.bench.model import main
+
+    return main(args)
+
+
+def _run_bench_onnx(args: argparse.Namespace) -> int:
+    from annkit.bench.onnx import main
 
     return main(args)
 
@@ -171,6 +190,68 @@ def _run_models_list(args: argparse.Namespace) -> int:
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])
     return 0
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser("export", help="deploy outside PyTorch: ONNX, exact at any input size")
+    actions = export.add_subparsers(dest="export_action", required=True, metavar="ACTION")
+
+    def add_source(parser: argparse.ArgumentParser) -> None:
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--preset", help="a preset's architecture with random weights (--seed; no download)")
+        source.add_argument("--checkpoint", metavar="PATH", help="an annkit model file (train output or convert)")
+        source.add_argument("--pretrained", metavar="NAME", help="a trained model from annkit.models.CHECKPOINTS")
+        parser.add_argument("--seed", type=int, default=0, help="random weights of --preset and test images")
+        parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's)")
+
+    onnx = actions.add_parser(
+        "onnx", help="write the whole segmentor (normalisation, backbone, head, resize) as an ONNX file",
+        description="Input 'images' (B, 3, H, W): RGB floats in [0, 1]; output 'logits' (B, K, H, W) at input "
+        "size. With --dynamic one file serves any batch, height and width, pyramid pooling exact at each.")
+    add_source(onnx)
+    onnx.add_argument("output", metavar="OUT.onnx")
+    onnx.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                      help="the fixed input size (the tracing example with --dynamic; default 512 512)")
+    onnx.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
+    onnx.add_argument("--force", action="store_true", help="replace OUT.onnx if it exists")
+    onnx.set_defaults(func=_run_export_onnx)
+
+    check = actions.add_parser(
+        "check", help="onnxruntime (CPU) vs PyTorch logits at several sizes, from one dynamic export",
+        description="Pass per size: max |logit difference| <= 1e-4 and argmax agreement >= 99.99%% (fp32). "
+        "Exit 1 if any size fails.")
+    add_source(check)
+    check.add_argument("--sizes", nargs="+", default=None, metavar="HxW",
+                       help="input sizes (default: 512x512 97x131 321x481 200x75 769x769 1024x2048)")
+    check.add_argument("--onnx", default=None, metavar="FILE", help="check this file instead of exporting anew")
+    check.add_argument("--threads", type=int, default=None, help="CPU threads for both runtimes")
+    check.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
+    check.set_defaults(func=_run_export_check)
+
+
+def _run_export_onnx(args: argparse.Namespace) -> int:
+    from annkit.errors import ConfigError
+    from annkit.export import UnexportableError, to_onnx
+    from annkit.export.check import model_from
+
+    if args.size is None and not args.dynamic:
+        raise ConfigError("annkit export onnx: give --size H W (fixed size) or --dynamic (any size)")
+    name, model = model_from(args)
+    try:
+        path = to_onnx(model, args.output, size=args.size, dynamic=args.dynamic, opset=args.opset,
+                       overwrite=args.force)
+    except (UnexportableError, FileExistsError) as error:
+        raise ConfigError(f"annkit export onnx: {error}") from None
+    shape = "(B, 3, H, W), any B, H, W" if args.dynamic else f"(1, 3, {args.size[0]}, {args.size[1]})"
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {name}; input 'images' {shape}, RGB in [0, 1]; "
+          f"output 'logits' at input size")
+    return 0
+
+
+def _run_export_check(args: argparse.Namespace) -> int:
+    from annkit.export.check import main
+
+    return main(args)
 
 
 _SYNTH_KNOBS = {
@@ -426,7 +507,7 @@ def _run_engine(args: argparse.Namespace) -> int:
 
 
 _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_bench, _add_viz, _add_convert, _add_data, _add_engine, _add_models]
+    _add_bench, _add_viz, _add_convert, _add_data, _add_engine, _add_models, _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

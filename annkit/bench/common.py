@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,16 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued kernels on ``device`` (no-op on CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def clock(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call, synchronised on CUDA — for interleaved comparisons, where
+    each side is timed call by call; process CPU time is not inflated by other processes' time slices."""
+    synchronize(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 @dataclass

@@ -15,25 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from annkit.bench.common import FLOP_CONVENTION, environment, profile_call, synchronize
+from annkit.bench.common import FLOP_CONVENTION, clock, environment, profile_call
 from annkit.config import RuntimeConfig
 from annkit.models import build
 from annkit.models.runtime import autocast, prepare
-
-
-def _clock(fn: Callable[[], object], device: torch.device) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of one call, synchronised on CUDA."""
-    synchronize(device)
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    synchronize(device)
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype: str, channels_last: bool,
@@ -78,7 +67,7 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
     gemm_flops = 2 * gemm_size ** 3
     for _ in range(warmup):
         step()
-    gemm_reps = max(1, round(_clock(step, dev)[0] / _clock(lambda: a @ b, dev)[0]))  # GEMM block ≈ one step
+    gemm_reps = max(1, round(clock(step, dev)[0] / clock(lambda: a @ b, dev)[0]))  # GEMM block ≈ one step
 
     def gemm() -> None:
         for _ in range(gemm_reps):
@@ -88,8 +77,8 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
         torch.cuda.reset_peak_memory_stats(dev)
     steps, gemms = [], []
     for _ in range(repeats):  # adjacent pairs: a step, then a GEMM block of about the same duration
-        steps.append(_clock(step, dev))
-        gemms.append(tuple(t / gemm_reps for t in _clock(gemm, dev)))
+        steps.append(clock(step, dev))
+        gemms.append(tuple(t / gemm_reps for t in clock(gemm, dev)))
     if dev.type == "cuda":
         peak_mib, memory_method = torch.cuda.max_memory_allocated(dev) / 2 ** 20, "CUDA max_memory_allocated"
     else:
@@ -115,7 +104,7 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
         with torch.no_grad(), autocast(runtime, dev):
             features = model.backbone(images)
             model.head(features)
-            head_seconds = statistics.median(_clock(lambda: model.head(features), dev)[0] for _ in range(repeats))
+            head_seconds = statistics.median(clock(lambda: model.head(features), dev)[0] for _ in range(repeats))
         result.update(head_seconds=head_seconds, head_time_share=head_seconds / seconds,
                       head_gflops=head_flops / 1e9, head_flop_share=head_flops / flops)
     return result

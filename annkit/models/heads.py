@@ -152,13 +152,15 @@ class ASPPHead(nn.Module):
 class PSPHead(nn.Module):
     """Pyramid pooling head: pool stage 5 to s×s grids, 1×1 conv+BN+ReLU each, upsample, concat, 3×3 fuse.
 
-    (B, C, H, W) → (B, K, H, W). The context is pooled averages only — no attention.
+    (B, C, H, W) → (B, K, H, W). The context is pooled averages only — no attention. The pooling is annkit's
+    ``PyramidSampler`` (exactly ``adaptive_avg_pool2d`` per size, exportable to ONNX at any input size).
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512,
                  pool_sizes: Sequence[int] = (1, 2, 3, 6), dropout: float = 0.1, align_corners: bool = False) -> None:
         super().__init__()
         self.pool_sizes = tuple(pool_sizes)
+        self.sampler = PyramidSampler(self.pool_sizes)  # adaptive average pooling, all sizes in one separable pass
         self.align_corners = align_corners
         self.branches = nn.ModuleList([ConvNormAct(in_channels, channels, 1) for _ in self.pool_sizes])
         self.bottleneck = ConvNormAct(in_channels + len(self.pool_sizes) * channels, channels, 3, padding=1)
@@ -168,8 +170,9 @@ class PSPHead(nn.Module):
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         x = features[-1]  # (B, C, H, W)
         pyramid = [x]
-        for size, branch in zip(self.pool_sizes, self.branches):
-            pooled = branch(F.adaptive_avg_pool2d(x, size))  # (B, channels, s, s)
+        levels = self.sampler(x).split([s * s for s in self.pool_sizes], dim=2)  # (B, C, s²) per level
+        for size, level, branch in zip(self.pool_sizes, levels, self.branches):
+            pooled = branch(level.unflatten(2, (size, size)))  # (B, channels, s, s)
             pyramid.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear",
                                          align_corners=self.align_corners))
         x = self.bottleneck(torch.cat(pyramid, dim=1))  # (B, channels, H, W)

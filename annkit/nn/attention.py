@@ -53,9 +53,9 @@ def attend(query: Tensor, key: Tensor, value: Tensor, *, scale: float | None = N
         weights_t = weights.transpose(1, 2)  # (B, S, N), a view: BLAS reads it transposed
         context = torch.bmm(value, weights_t) if onto is None else torch.baddbmm(onto, value, weights_t)
         return context, (weights if need_weights else None)  # (B, c, N)
-    # the fused kernels take rows (B, N, d), each contiguous
-    rows = [t.transpose(1, 2).contiguous() for t in (query, key, value)]
-    return F.scaled_dot_product_attention(*rows, scale=scale).transpose(1, 2), None  # (B, c, N)
+    # the fused kernels take rows (B, heads = 1, N, d), each contiguous (4-D: the form every backend and ONNX take)
+    rows = [t.transpose(1, 2).contiguous().unsqueeze(1) for t in (query, key, value)]
+    return F.scaled_dot_product_attention(*rows, scale=scale)[:, 0].transpose(1, 2), None  # (B, c, N)
 
 
 Observer = Callable[["AttentionBlock", Tensor, tuple[int, int], tuple[int, int]], None]

@@ -146,8 +146,7 @@ class PyramidSampler(Sampler):
             return self.reference(x)
         _check_map(x, "PyramidSampler")
         b, c, h, w = x.shape
-        rows, cols, keep = _separable_factors(self.pool_sizes, h, w)
-        rows, cols, keep = rows.to(x), cols.to(x), keep.to(x.device)  # (Σn, H), (Σn, W), (S,)
+        rows, cols, keep = _separable_factors(self.pool_sizes, x)  # (Σn, H), (Σn, W), (S,)
         if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
             pairs = rows @ (x @ cols.t())  # (B, C, H, Σn) → (B, C, Σn, Σn)
             return pairs.flatten(2)[..., keep]  # (B, C, S)
@@ -172,21 +171,49 @@ class PyramidSampler(Sampler):
         return AnchorGeometry(torch.tensor(levels), torch.tensor(boxes), grids)
 
 
-@functools.lru_cache(maxsize=64)
-def _separable_factors(pool_sizes: tuple[int, ...], h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Row and column bin-averaging matrices of all levels stacked, (Σn, H) and (Σn, W), and the flat
-    indices into the (Σn × Σn) grid of (row bin, column bin) pairs that are the S anchors, level by level."""
-    def averaging(length: int) -> Tensor:
-        bins = [b for n in pool_sizes for b in adaptive_bins(length, n)]
-        matrix = torch.zeros(len(bins), length, dtype=torch.float64)  # cast to the input dtype on use
-        for i, (start, end) in enumerate(bins):
-            matrix[i, start:end] = 1.0 / (end - start)
-        return matrix
+def bin_averaging(length: int, pool_sizes: Sequence[int], device: torch.device | None = None) -> Tensor:
+    """Adaptive average pooling along one axis, all levels stacked: the (Σn, L) float64 matrix whose row for bin i
+    of level n averages pixels [floor(i·L/n), ceil((i+1)·L/n)) — ``adaptive_bins`` as tensor arithmetic.
+
+    Built from ``arange`` and comparisons, so ``length`` may be a symbolic size (``torch.export``, ONNX with
+    dynamic height and width): the exported graph computes the exact bins of whatever size it is given."""
+    index = torch.tensor([i for n in pool_sizes for i in range(n)], device=device)  # (Σn,) bin i of its level
+    count = torch.tensor([n for n in pool_sizes for _ in range(n)], device=device)  # (Σn,) the level's n
+    start = index * length // count  # floor(i·L/n)
+    end = ((index + 1) * length + count - 1) // count  # ceil((i+1)·L/n)
+    pixel = torch.arange(length, device=device)  # (L,)
+    inside = (pixel >= start[:, None]) & (pixel < end[:, None])  # (Σn, L)
+    return inside.double() / (end - start).double()[:, None]
+
+
+def _anchor_index(pool_sizes: Sequence[int], device: torch.device | None = None) -> Tensor:
+    """Flat indices into the (Σn × Σn) grid of (row bin, column bin) pairs that are the S anchors, level by level."""
     total, offset, keep = sum(pool_sizes), 0, []
     for n in pool_sizes:
         keep += [(offset + i) * total + offset + j for i in range(n) for j in range(n)]
         offset += n
-    return averaging(h), averaging(w), torch.tensor(keep)
+    return torch.tensor(keep, device=device)  # (S,)
+
+
+@functools.lru_cache(maxsize=64)
+def _separable_factors_cached(pool_sizes: tuple[int, ...], h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
+    return bin_averaging(h, pool_sizes), bin_averaging(w, pool_sizes), _anchor_index(pool_sizes)
+
+
+def _separable_factors(pool_sizes: tuple[int, ...], x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Row and column bin-averaging matrices of all levels stacked, (Σn, H) and (Σn, W), and the S anchor indices,
+    in ``x``'s dtype and on its device.
+
+    Eager calls (concrete sizes, a plain tensor) reuse them per shape; traced ones (``torch.export``, ONNX,
+    ``torch.compile``: symbolic sizes or fake tensors) compute them in the graph — the same function either way,
+    and nothing a tracer creates is ever cached."""
+    h, w = x.shape[-2:]
+    if type(x) is Tensor and isinstance(h, int) and isinstance(w, int):
+        rows, cols, keep = _separable_factors_cached(pool_sizes, h, w)
+    else:
+        rows, cols = bin_averaging(h, pool_sizes, x.device), bin_averaging(w, pool_sizes, x.device)
+        keep = _anchor_index(pool_sizes, x.device)
+    return rows.to(x), cols.to(x), keep.to(x.device)
 
 
 class GridSampler(Sampler):
@@ -232,5 +259,5 @@ def cost_ratio(h: int, w: int, pool_sizes: Sequence[int] = (1, 3, 6, 8)) -> floa
 
 __all__ = [
     "AnchorGeometry", "Sampler", "IdentitySampler", "PyramidSampler", "GridSampler",
-    "adaptive_bins", "anchor_count", "cost_ratio",
+    "adaptive_bins", "anchor_count", "bin_averaging", "cost_ratio",
 ]
