@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from annkit.errors import MissingFileError
+
 
 _MAX_STAND_INS = 64
 
@@ -84,7 +86,7 @@ def load_weights_entry(path: str | Path, entry: str = "state_dict") -> tuple[dic
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise MissingFileError(f"checkpoint {path} does not exist" + ("; it is a folder" if path.is_dir() else ""))
     try:
         checkpoint, replaced = _load_with_stand_ins(path)
     except Exception as err:  # truncated zip, not a torch file, a blocklisted module
