@@ -3,8 +3,8 @@
 - backbones: dilated ResNet-18/34/50/101 (torchvision or mmsegmentation V1c deep stem), ``TinyBackbone``;
 - heads: ``ANNHead`` (AFNB → 3×3 conv → APNB → classifier), ``FCNHead``, ``NonLocalHead``, ``PSPHead``;
 - ``Segmentor``: backbone + head + auxiliary head, logits at input size;
-- ``build(preset)``: YAML presets in ``annkit/configs``; ``from_pretrained(name)``: mmsegmentation's trained
-  ANN checkpoints, downloaded, hash-checked, converted and strictly loaded;
+- ``build(preset)``: YAML presets in ``annkit/configs``; ``from_pretrained(name)``: mmsegmentation's and
+  PaddleSeg's trained ANN checkpoints, downloaded, checked, converted and strictly loaded;
 - ``prepare`` / ``autocast``: the runtime switches of a config (BN folding, channels_last,
   torch.compile, bf16/fp16).
 """
@@ -12,13 +12,14 @@
 from annkit.models.backbones import ResNetBackbone, deep_stem, resnet
 from annkit.models.heads import ANNHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.presets import build, model_config
-from annkit.models.pretrained import CHECKPOINTS, convert_mmseg_checkpoint, from_pretrained, load, save
+from annkit.models.pretrained import (CHECKPOINTS, convert_mmseg_checkpoint, convert_paddleseg_checkpoint,
+                                      from_pretrained, load, save)
 from annkit.models.runtime import autocast, fold_batchnorm, prepare
 from annkit.models.segmentor import Segmentor, SegmentorOutput
 from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
 
 __all__ = [
-    "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "fold_batchnorm", "from_pretrained", "load", "prepare",
-    "save", "ANNHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor",
+    "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_paddleseg_checkpoint", "fold_batchnorm",
+    "from_pretrained", "load", "prepare", "save", "ANNHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor",
     "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
 ]

@@ -44,7 +44,8 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
         return TinyBackbone(cfg.channels)
     if cfg.name == "resnet":
         return resnet(cfg.depth, output_stride=cfg.output_stride, stem=cfg.stem,
-                      weights=cfg.weights if backbone_weights else None)
+                      weights=cfg.weights if backbone_weights else None, avg_down=cfg.avg_down,
+                      contract_dilation=cfg.contract_dilation)
     raise ValueError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
 
 

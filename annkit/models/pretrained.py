@@ -1,10 +1,15 @@
-"""Trained ANN checkpoints from mmsegmentation's model zoo: download, hash check, convert, strict load.
+"""Trained ANN checkpoints from mmsegmentation's and PaddleSeg's model zoos: download, check, convert, strict load.
 
 ``from_pretrained("ann_r50-d8_512x512_20k_voc12aug")`` downloads the checkpoint into the torch hub cache
 (``torch.hub.get_dir()/checkpoints``), checks the SHA-256 prefix that ends its file name (the torch hub
 convention mmsegmentation follows), converts mmsegmentation's key layout and loads it strictly into the matching
 preset. Every ``torch.load`` here uses ``weights_only=True``: a checkpoint can hold tensors and plain containers,
 never code. URLs and scores are those of mmsegmentation's ``configs/ann/metafile.yaml`` (mIoU single-scale).
+
+PaddleSeg's four ANN models (``configs/ann/README.md``: URLs and single-scale mIoU) are ``model.pdparams`` files
+with no hash in their name and none published: they are cached as ``<name>.pdparams``, read by the restricted
+unpickler of ``annkit.models.pdparams`` (numpy arrays only, no code runs) and verified by their structure — every
+key converts and the strict load matches every name and shape of the preset.
 """
 
 from __future__ import annotations
@@ -21,31 +26,41 @@ import torch
 from torch import nn
 
 from annkit.config import ModelConfig
+from annkit.models import convert_paddleseg
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
+from annkit.models.pdparams import read_pdparams
 from annkit.models.presets import build, model_config
 from annkit.models.segmentor import Segmentor
 
 _ZOO = "https://download.openmmlab.com/mmsegmentation/v0.5/ann"
+_PADDLESEG_ZOO = "https://bj.bcebos.com/paddleseg/dygraph"
 FORMAT = "annkit.segmentor/1"
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One trained model: where it lives, which preset it fits, what mmsegmentation measured."""
+    """One trained model: where it lives, which preset it fits, the mIoU its publisher measured, whose layout it
+    has (``family``: ``"mmseg"`` or ``"paddleseg"``)."""
 
     url: str
     preset: str
     miou: float
     align_corners: bool = False
+    family: str = "mmseg"
 
     @property
-    def hash_prefix(self) -> str:
-        """The first hex digits of the file's SHA-256, as its name ends (``…-dfcb1c62.pth``)."""
-        return re.search(r"-([0-9a-f]{8,})\.pth$", self.url).group(1)
+    def hash_prefix(self) -> str | None:
+        """The first hex digits of the file's SHA-256, as its name ends (``…-dfcb1c62.pth``); None if unpublished."""
+        match = re.search(r"-([0-9a-f]{8,})\.pth$", self.url)
+        return match.group(1) if match else None
 
 
 def _zoo(config: str, stamp: str, preset: str, miou: float, align_corners: bool = False) -> Checkpoint:
     return Checkpoint(f"{_ZOO}/{config}/{config}_{stamp}.pth", preset, miou, align_corners)
+
+
+def _paddleseg(dataset: str, config: str, preset: str, miou: float) -> Checkpoint:
+    return Checkpoint(f"{_PADDLESEG_ZOO}/{dataset}/{config}/model.pdparams", preset, miou, family="paddleseg")
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {c.url.rsplit("/", 2)[1]: c for c in (
@@ -63,6 +78,10 @@ CHECKPOINTS: dict[str, Checkpoint] = {c.url.rsplit("/", 2)[1]: c for c in (
     _zoo("ann_r101-d8_512x512_80k_ade20k", "20200615_014818-c0153543", "mmseg_ann_r101_d8_ade20k", 42.94),
     _zoo("ann_r50-d8_512x512_160k_ade20k", "20200615_231733-892247bc", "mmseg_ann_r50_d8_ade20k", 41.74),
     _zoo("ann_r101-d8_512x512_160k_ade20k", "20200615_231733-955eb1ec", "mmseg_ann_r101_d8_ade20k", 42.94),
+    _paddleseg("cityscapes", "ann_resnet50_os8_cityscapes_1024x512_80k", "paddleseg_ann_r50_vd_cityscapes", 79.09),
+    _paddleseg("cityscapes", "ann_resnet101_os8_cityscapes_1024x512_80k", "paddleseg_ann_r101_vd_cityscapes", 80.61),
+    _paddleseg("pascal_voc12", "ann_resnet50_os8_voc12aug_512x512_40k", "paddleseg_ann_r50_vd_voc12aug", 80.82),
+    _paddleseg("pascal_voc12", "ann_resnet101_os8_voc12aug_512x512_40k", "paddleseg_ann_r101_vd_voc12aug", 79.62),
 )}
 
 
@@ -75,11 +94,13 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, hash_prefix: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
-    """Fetch ``url`` into the torch hub cache (once) and return its path; the file's SHA-256 must start with
-    ``hash_prefix`` (checked on download and on every reuse of the cached file)."""
+def download(url: str, hash_prefix: str | None, *, cache_dir: str | Path | None = None, progress: bool = True,
+             filename: str | None = None) -> Path:
+    """Fetch ``url`` into the torch hub cache (once) as ``filename`` (default: the URL's last part) and return its
+    path; the file's SHA-256 must start with ``hash_prefix`` (checked on download and on every reuse of the cached
+    file; ``None`` where the publisher gives no hash — the caller then checks the file's structure)."""
     directory = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
-    path = directory / url.rsplit("/", 1)[1]
+    path = directory / (filename or url.rsplit("/", 1)[1])
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         try:
@@ -87,6 +108,8 @@ def download(url: str, hash_prefix: str, *, cache_dir: str | Path | None = None,
         except (URLError, OSError, TimeoutError) as err:
             raise RuntimeError(f"could not download {url} ({err}). Without network access, fetch the file "
                                f"elsewhere and place it at {path}") from err
+    if hash_prefix is None:
+        return path
     digest = sha256_of(path)
     if not digest.startswith(hash_prefix):
         raise RuntimeError(f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the file is "
@@ -142,6 +165,24 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     return model.eval()
 
 
+def convert_paddleseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
+                                 config: str | ModelConfig | None = None) -> Segmentor:
+    """Convert a PaddleSeg ANN ``.pdparams`` file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
+
+    The file is read without executing pickled code (``pdparams.read_pdparams``). ``config`` (a preset name or
+    ModelConfig) fixes the architecture; without it, it is inferred from the weights
+    (``convert_paddleseg.infer_config``). The conversion is checked by a strict load.
+    """
+    state = read_pdparams(src)
+    config = model_config(config) if config is not None else \
+        convert_paddleseg.infer_config(state, name=Path(src).stem)
+    model = build(config, backbone_weights=False)
+    load_state_dict_strict(model, convert_paddleseg.convert_state_dict(state), source=str(src))
+    if dst is not None:
+        save(model, dst)
+    return model.eval()
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path.tmp``, flush to disk, then rename over ``path`` (atomic on POSIX): a crash, even
     ``kill -9``, leaves the old file or the new one, never half of one."""
@@ -174,10 +215,14 @@ def load(path: str | Path) -> Segmentor:
 
 
 def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Segmentor:
-    """A trained ANN from mmsegmentation's zoo (``CHECKPOINTS``), in eval mode, ready for normalised RGB input."""
+    """A trained ANN from mmsegmentation's or PaddleSeg's zoo (``CHECKPOINTS``), in eval mode, ready for RGB input
+    normalised with its own ``model.mean`` / ``model.std``."""
     if name not in CHECKPOINTS:
         raise ValueError(f"unknown pretrained model {name!r}; expected one of {sorted(CHECKPOINTS)}")
     entry = CHECKPOINTS[name]
-    path = download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
     config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
+    if entry.family == "paddleseg":
+        path = download(entry.url, None, cache_dir=cache_dir, progress=progress, filename=f"{name}.pdparams")
+        return convert_paddleseg_checkpoint(path, config=config)
+    path = download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
     return convert_mmseg_checkpoint(path, config=config)
