@@ -20,6 +20,7 @@ from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
 
 __all__ = [
     "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_paddleseg_checkpoint", "fold_batchnorm",
-    "from_pretrained", "load", "prepare", "save", "ANNHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor",
-    "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
+    "from_pretrained", "load", "prepare", "save", "ANNHead", "FCNHead", "NonLocalHead", "PSPHead",
+    "RECEPTIVE_FIELD", "ResNetBackbone", "Segmentor", "SegmentorOutput", "TinyBackbone", "build", "deep_stem",
+    "model_config", "resnet",
 ]
