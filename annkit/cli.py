@@ -135,6 +135,36 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     official.add_argument("--preset", default="official_ann_r101_cityscapes",
                           help="annkit preset the weights must fit")
     official.set_defaults(func=_run_convert_official)
+    _add_convert_paddleseg(sources)
+
+
+def _add_convert_paddleseg(sources: argparse._SubParsersAction) -> None:
+    paddleseg = sources.add_parser(
+        "paddleseg",
+        help="PaddleSeg ANN (ResNet-vd) model.pdparams -> annkit model file",
+        description="Read a PaddleSeg .pdparams file without running pickled code (numpy arrays only), map its "
+        "keys onto annkit's model (conv biases folded into BN), load it strictly and save {config, state_dict} "
+        "(load with annkit.models.load). The architecture is read from the weights unless --preset names it.",
+    )
+    paddleseg.add_argument("checkpoint", metavar="IN", help="PaddleSeg model.pdparams file")
+    paddleseg.add_argument("output", metavar="OUT", help="annkit model file to write (an existing file is kept)")
+    paddleseg.add_argument("--preset", default=None,
+                           help="annkit preset the weights must fit, e.g. paddleseg_ann_r50_vd_voc12aug")
+    paddleseg.set_defaults(func=_run_convert_paddleseg)
+
+
+def _run_convert_paddleseg(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from annkit.errors import ConfigError
+    from annkit.models.pretrained import convert_paddleseg_checkpoint
+
+    if Path(args.output).exists():
+        raise ConfigError(f"annkit convert paddleseg: {args.output} exists; choose another OUT or remove it first")
+    model = convert_paddleseg_checkpoint(args.checkpoint, args.output, config=args.preset)
+    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+          f"ResNet{model.config.backbone.depth}_vd + {model.config.head.name} head")
+    return 0
 
 
 def _run_convert_mmseg(args: argparse.Namespace) -> int:

@@ -51,13 +51,18 @@ def _from_mapping(cls, data: dict[str, Any], where: str):
 
 @dataclass
 class BackboneConfig:
-    """Which feature extractor: ``resnet`` (depth 18/34/50/101, stem torchvision|deep) or ``tiny``."""
+    """Which feature extractor: ``resnet`` (depth 18/34/50/101, stem torchvision|deep) or ``tiny``.
+
+    ``avg_down`` / ``contract_dilation``: ResNet-vd's average-pool shortcut and un-contracted dilation
+    (``stem: deep, avg_down: true, contract_dilation: false`` is PaddleSeg's ResNet-vd); see ``models.backbones``."""
 
     name: str = "resnet"
     depth: int = 50
     output_stride: int = 8
     stem: str = "torchvision"
     weights: str | None = None  # torchvision ImageNet weights name, e.g. IMAGENET1K_V1
+    avg_down: bool = False
+    contract_dilation: bool = True
     channels: tuple[int, ...] = (32, 32, 64, 64, 128, 128)  # tiny backbone only
 
 

@@ -5,8 +5,8 @@
   ``ASPPHead``;
 - ``Segmentor``: backbone + head + auxiliary head, logits at input size;
 - ``build(preset)``: YAML presets in ``annkit/configs``; ``from_pretrained(name)``: trained checkpoints —
-  mmsegmentation's ANN and baselines, the official ANN — downloaded, hash-checked, converted and strictly loaded;
-  ``list_pretrained()`` lists them (``annkit.models.zoo``);
+  mmsegmentation's ANN and baselines, PaddleSeg's ANN, the official ANN — downloaded, checked, converted and
+  strictly loaded; ``list_pretrained()`` lists them (``annkit.models.zoo``);
 - ``prepare`` / ``autocast``: the runtime switches of a config (BN folding, channels_last,
   torch.compile, bf16/fp16).
 """
@@ -15,16 +15,16 @@ from annkit.models.backbones import ResNetBackbone, deep_stem, resnet
 from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.presets import build, model_config
 from annkit.models.pretrained import (
-    CHECKPOINTS, convert_mmseg_checkpoint, convert_official_checkpoint, from_pretrained, list_pretrained, load, save,
+    CHECKPOINTS, convert_mmseg_checkpoint, convert_official_checkpoint, convert_paddleseg_checkpoint, from_pretrained,
+    list_pretrained, load, save,
 )
 from annkit.models.runtime import autocast, fold_batchnorm, prepare
 from annkit.models.segmentor import Segmentor, SegmentorOutput
 from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
 
 __all__ = [
-    "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_official_checkpoint", "fold_batchnorm",
-    "from_pretrained", "list_pretrained", "load", "prepare",
+    "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_official_checkpoint",
+    "convert_paddleseg_checkpoint", "fold_batchnorm", "from_pretrained", "list_pretrained", "load", "prepare",
     "save", "ANNHead", "ASPPHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone",
-    "Segmentor",
-    "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
+    "Segmentor", "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
 ]

@@ -15,6 +15,11 @@ Bottleneck stages (ResNet-50/101) are torchvision's, built with ``replace_stride
 dilations (stage 4: 1, 2, 2, …; stage 5: 2, 4, 4, …) equal mmsegmentation's ``contract_dilation=True``.
 Basic stages (ResNet-18/34) come from :mod:`annkit.models.resnet_basic`, because torchvision's BasicBlock
 refuses dilation.
+
+PaddleSeg's ResNet-vd is the deep stem plus two options: ``avg_down=True`` (average-pool shortcut on strided
+blocks) and ``contract_dilation=False`` (every block of a dilated stage at the full dilation: stage 4 all 2,
+stage 5 all 4). Its bottleneck blocks are torchvision's ``Bottleneck`` (stride and dilation on the 3×3 conv,
+padding = dilation, as PaddleSeg's), assembled stage by stage.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck
 
 from annkit.errors import WeightsDownloadError
-from annkit.models.resnet_basic import make_basic_stage
+from annkit.models.resnet_basic import make_basic_stage, shortcut
 
 #: blocks per stage (layer1..layer4) for each depth
 DEPTHS: dict[int, tuple[int, int, int, int]] = {
@@ -89,13 +94,14 @@ def _torchvision_resnet(depth: int, weights, **kwargs) -> nn.Module:
             "model.backbone.weights=null (random initialisation)") from None
 
 
-def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision",
-           weights: str | None = None) -> ResNetBackbone:
+def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision", weights: str | None = None,
+           avg_down: bool = False, contract_dilation: bool = True) -> ResNetBackbone:
     """A dilated ResNet-``depth`` backbone at ``output_stride`` 8, 16 or 32.
 
     ``weights`` names torchvision ImageNet weights (``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``, ``"DEFAULT"``) and
     needs ``stem="torchvision"``; ``None`` leaves the initialisation random. Weights are fetched through
-    torchvision's weights API (into the torch hub cache).
+    torchvision's weights API (into the torch hub cache). ``stem="deep", avg_down=True, contract_dilation=False``
+    is PaddleSeg's ResNet-vd (``ResNet50_vd``, ``ResNet101_vd``, …).
     """
     if depth not in DEPTHS:
         raise ValueError(f"ResNet depth {depth!r} is not supported; expected one of {sorted(DEPTHS)}")
@@ -106,14 +112,20 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
     if weights is not None and stem != "torchvision":
         raise ValueError(f"torchvision ImageNet weights ({weights!r}) fit the 'torchvision' stem only, not {stem!r}; "
                          "deep-stem weights come from mmsegmentation checkpoints (annkit.models.from_pretrained)")
+    if weights is not None and (avg_down or not contract_dilation):
+        raise ValueError(f"torchvision ImageNet weights ({weights!r}) fit torchvision's ResNet only, not "
+                         "avg_down=True or contract_dilation=False (ResNet-vd weights come from PaddleSeg checkpoints)")
     tv_weights = torchvision.models.get_model_weights(f"resnet{depth}")[weights] if weights else None
     dilate = list(_DILATE[output_stride])
-    if depth >= 50:
+    if depth >= 50 and (avg_down or not contract_dilation):
+        stages = _bottleneck_stages(depth, dilate, avg_down=avg_down, contract_dilation=contract_dilation)
+        out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
+    elif depth >= 50:
         tv = _torchvision_resnet(depth, tv_weights, replace_stride_with_dilation=dilate)
         stages = [tv.layer1, tv.layer2, tv.layer3, tv.layer4]
         out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
     else:
-        stages, out_channels = _basic_stages(depth, dilate)
+        stages, out_channels = _basic_stages(depth, dilate, avg_down=avg_down, contract_dilation=contract_dilation)
         if tv_weights is not None:  # same parameter names as torchvision's BasicBlock stages
             tv = _torchvision_resnet(depth, tv_weights)
             for ours, theirs in zip(stages, (tv.layer1, tv.layer2, tv.layer3, tv.layer4)):
@@ -137,13 +149,44 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
     return ResNetBackbone(stem_module, stages, out_channels, ceil_mode=stem == "deep_base")
 
 
-def _basic_stages(depth: int, dilate: list[bool]) -> tuple[list[nn.Sequential], tuple[int, ...]]:
-    """The four BasicBlock stages; a dilated stage keeps stride 1 and doubles the dilation (OS 8: 1, 1, 2, 4)."""
-    stages, inplanes, dilation = [], 64, 1
-    for i, blocks in enumerate(DEPTHS[depth]):
-        planes, stride = 64 * 2 ** i, (1 if i == 0 else 2)
+def _stage_plan(depth: int, dilate: list[bool]) -> list[tuple[int, int, int]]:
+    """(planes, stride, dilation) of each stage; a dilated stage keeps stride 1 and doubles the dilation
+    (output stride 8: dilations 1, 1, 2, 4)."""
+    plan, dilation = [], 1
+    for i in range(len(DEPTHS[depth])):
+        stride = 1 if i == 0 else 2
         if i > 0 and dilate[i - 1]:
             dilation, stride = dilation * stride, 1
-        stages.append(make_basic_stage(inplanes, planes, blocks, stride=stride, dilation=dilation))
+        plan.append((64 * 2 ** i, stride, dilation))
+    return plan
+
+
+def _bottleneck_stages(depth: int, dilate: list[bool], *, avg_down: bool,
+                       contract_dilation: bool) -> list[nn.Sequential]:
+    """torchvision Bottleneck stages assembled with the ResNet-vd options (see ``resnet``)."""
+    stages, inplanes = [], 64
+    for blocks, (planes, stride, dilation) in zip(DEPTHS[depth], _stage_plan(depth, dilate)):
+        width = planes * Bottleneck.expansion
+        downsample = shortcut(inplanes, width, stride, avg_down=avg_down) \
+            if stride != 1 or inplanes != width else None
+        first = dilation // 2 if contract_dilation and dilation > 1 else dilation
+        layers = [Bottleneck(inplanes, planes, stride, downsample, dilation=first)]
+        layers += [Bottleneck(width, planes, dilation=dilation) for _ in range(1, blocks)]
+        for block in layers:
+            for module in block.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        stages.append(nn.Sequential(*layers))
+        inplanes = width
+    return stages
+
+
+def _basic_stages(depth: int, dilate: list[bool], *, avg_down: bool = False,
+                  contract_dilation: bool = True) -> tuple[list[nn.Sequential], tuple[int, ...]]:
+    """The four BasicBlock stages (output stride 8: dilations 1, 1, 2, 4)."""
+    stages, inplanes = [], 64
+    for blocks, (planes, stride, dilation) in zip(DEPTHS[depth], _stage_plan(depth, dilate)):
+        stages.append(make_basic_stage(inplanes, planes, blocks, stride=stride, dilation=dilation,
+                                       contract_dilation=contract_dilation, avg_down=avg_down))
         inplanes = planes
     return stages, tuple(64 * 2 ** i for i in range(4))

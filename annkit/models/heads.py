@@ -40,8 +40,10 @@ class ANNHead(nn.Module):
 
     low (B, low_channels, H, W), high (B, high_channels, H, W) → logits (B, num_classes, H, W).
     ``block_dropout`` is the dropout inside AFNB and APNB (official: 0.05); ``dropout`` is the head's
-    Dropout2d after AFNB and before the classifier (mmsegmentation: 0.1). ``key_bias`` gives the query/key
-    convs a bias (official: yes, mmsegmentation: no). ``afnb=False`` / ``apnb=False`` drop a block — the
+    dropout after AFNB and before the classifier (mmsegmentation: 0.1); ``dropout_kind`` makes all of them
+    Dropout2d (``"channel"``) or element-wise (``"element"``, PaddleSeg). ``key_bias`` gives the query/key
+    convs a bias (official: yes, mmsegmentation: no); ``zero_init_out`` starts both blocks' out convs at zero
+    (official, mmsegmentation; PaddleSeg: no). ``afnb=False`` / ``apnb=False`` drop a block — the
     paper's ablation (Zhu et al. 2019, Table 1): stage 5 then goes straight to the 3×3 conv, or the 3×3 conv's
     output straight to the classifier.
     """
@@ -49,16 +51,17 @@ class ANNHead(nn.Module):
     def __init__(self, low_channels: int, high_channels: int, num_classes: int, *, channels: int = 512,
                  key_channels: int = 256, value_channels: int = 256, pool_sizes: Sequence[int] = (1, 3, 6, 8),
                  pool_mode: str = "avg", block_dropout: float = 0.05, dropout: float = 0.0,
-                 key_bias: bool = True, afnb: bool = True, apnb: bool = True) -> None:
+                 dropout_kind: str = "channel", key_bias: bool = True, zero_init_out: bool = True,
+                 afnb: bool = True, apnb: bool = True) -> None:
         super().__init__()
         blocks = dict(key_channels=key_channels, value_channels=value_channels, dropout=block_dropout,
-                      key_bias=key_bias)
+                      dropout_kind=dropout_kind, key_bias=key_bias, zero_init_out=zero_init_out)
         self.fusion = AFNB(low_channels, high_channels, high_channels,
                            sampler=PyramidSampler(pool_sizes, pool_mode), **blocks) if afnb else None
         self.bottleneck = ConvNormAct(high_channels, channels, 3, padding=1)
         self.context = APNB(channels, channels, sampler=PyramidSampler(pool_sizes, pool_mode),
                             **blocks) if apnb else None
-        self.dropout = make_dropout(dropout, "channel")
+        self.dropout = make_dropout(dropout, dropout_kind)
         self.classifier = _classifier(channels, num_classes)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -73,10 +76,12 @@ class FCNHead(nn.Module):
     """Fully convolutional head: ``num_convs`` 3×3 conv+BN+ReLU, optional concat with the input, classifier.
 
     Reads ``features[in_index]`` (−2: stage 4, the auxiliary head; −1: stage 5, the "no context" baseline).
+    ``dropout_kind``: Dropout2d (``"channel"``, mmsegmentation) or element-wise (``"element"``, PaddleSeg).
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, channels: int = 256, num_convs: int = 1,
-                 concat_input: bool = False, dropout: float = 0.1, in_index: int = -2) -> None:
+                 concat_input: bool = False, dropout: float = 0.1, dropout_kind: str = "channel",
+                 in_index: int = -2) -> None:
         super().__init__()
         if num_convs < 1:
             raise ValueError(f"FCNHead needs num_convs >= 1, got {num_convs}")
@@ -84,7 +89,7 @@ class FCNHead(nn.Module):
         self.convs = nn.Sequential(*[ConvNormAct(in_channels if i == 0 else channels, channels, 3, padding=1)
                                      for i in range(num_convs)])
         self.conv_cat = ConvNormAct(in_channels + channels, channels, 3, padding=1) if concat_input else None
-        self.dropout = make_dropout(dropout, "channel")
+        self.dropout = make_dropout(dropout, dropout_kind)
         self.classifier = _classifier(channels, num_classes)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:

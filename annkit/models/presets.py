@@ -51,7 +51,8 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
             return TinyBackbone(cfg.channels)
         if cfg.name == "resnet":
             return resnet(cfg.depth, output_stride=cfg.output_stride, stem=cfg.stem,
-                          weights=cfg.weights if backbone_weights else None)
+                          weights=cfg.weights if backbone_weights else None, avg_down=cfg.avg_down,
+                          contract_dilation=cfg.contract_dilation)
     except (TypeError, ValueError) as err:  # the constructors check their settings
         raise ConfigError(f"model.backbone ({cfg.name}): {err}") from err
     raise ConfigError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")

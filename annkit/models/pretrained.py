@@ -6,6 +6,11 @@ convention mmsegmentation follows), converts the publisher's key layout and load
 preset (or the architecture read from the weights). The official ANN files live on Google Drive (no published
 hash; ``annkit.models.gdrive``). Every ``torch.load`` here uses ``weights_only=True``: a checkpoint can hold
 tensors and plain containers, never code.
+
+PaddleSeg's four ANN models are ``model.pdparams`` files with no hash in their name and none published: they are
+cached as ``<name>.pdparams``, read by the restricted unpickler of ``annkit.models.pdparams`` (numpy arrays only,
+no code runs) and verified by their structure — every key converts and the strict load matches every name and
+shape of the preset.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from torch import nn
 from annkit.atomic import atomic_write
 from annkit.config import ModelConfig
 from annkit.errors import ConfigError, MissingFileError, UserError, WeightsDownloadError
-from annkit.models import convert_official
+from annkit.models import convert_official, convert_paddleseg
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
 from annkit.models.gdrive import download_drive_file, drive_file_id
+from annkit.models.pdparams import read_pdparams
 from annkit.models.presets import build, model_config
 from annkit.models.safe_load import load_weights_entry
 from annkit.models.segmentor import Segmentor
@@ -44,11 +50,13 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, hash_prefix: str, *, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
-    """Fetch ``url`` into the torch hub cache (once) and return its path; the file's SHA-256 must start with
-    ``hash_prefix`` (checked on download and on every reuse of the cached file)."""
+def download(url: str, hash_prefix: str | None, *, cache_dir: str | Path | None = None, progress: bool = True,
+             filename: str | None = None) -> Path:
+    """Fetch ``url`` into the torch hub cache (once) as ``filename`` (default: the URL's last part) and return its
+    path; the file's SHA-256 must start with ``hash_prefix`` (checked on download and on every reuse of the cached
+    file; ``None`` where the publisher gives no hash — the caller then checks the file's structure)."""
     directory = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
-    path = directory / url.rsplit("/", 1)[1]
+    path = directory / (filename or url.rsplit("/", 1)[1])
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
         try:
@@ -56,6 +64,8 @@ def download(url: str, hash_prefix: str, *, cache_dir: str | Path | None = None,
         except (URLError, OSError, TimeoutError) as err:
             raise WeightsDownloadError(f"could not download {url} ({err}). Without network access, fetch the "
                                       f"file elsewhere and place it at {path}") from err
+    if hash_prefix is None:
+        return path
     digest = sha256_of(path)
     if not digest.startswith(hash_prefix):
         raise WeightsDownloadError(f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the "
@@ -136,6 +146,24 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     return model.eval()
 
 
+def convert_paddleseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
+                                 config: str | ModelConfig | None = None) -> Segmentor:
+    """Convert a PaddleSeg ANN ``.pdparams`` file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
+
+    The file is read without executing pickled code (``pdparams.read_pdparams``). ``config`` (a preset name or
+    ModelConfig) fixes the architecture; without it, it is inferred from the weights
+    (``convert_paddleseg.infer_config``). The conversion is checked by a strict load.
+    """
+    state = read_pdparams(src)
+    config = model_config(config) if config is not None else \
+        convert_paddleseg.infer_config(state, name=Path(src).stem)
+    model = build(config, backbone_weights=False)
+    load_state_dict_strict(model, convert_paddleseg.convert_state_dict(state), source=str(src))
+    if dst is not None:
+        save(model, dst)
+    return model.eval()
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` to ``path.tmp``, flushed to disk, then renamed over ``path`` (``annkit.atomic``): a crash,
     even ``kill -9``, or a full disk leaves the old file or the new one, never half of one."""
@@ -194,6 +222,8 @@ def fetch(name: str, *, cache_dir: str | Path | None = None, progress: bool = Tr
     if name not in CHECKPOINTS:
         raise ConfigError(f"unknown pretrained model {name!r}; expected one of {sorted(CHECKPOINTS)}")
     entry = CHECKPOINTS[name]
+    if entry.source == "paddleseg":  # every file is called model.pdparams: cache it under its registry name
+        return download(entry.url, None, cache_dir=cache_dir, progress=progress, filename=f"{name}.pdparams")
     if drive_file_id(entry.url) is None:
         return download(entry.url, entry.hash_prefix, cache_dir=cache_dir, progress=progress)
     directory = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir()) / "checkpoints"
@@ -210,6 +240,10 @@ def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress:
     entry = CHECKPOINTS[name]
     if entry.source == "official":
         return convert_official_checkpoint(path, config=model_config(entry.preset, name=name))
+    if entry.source == "paddleseg":
+        model = convert_paddleseg_checkpoint(path, config=model_config(entry.preset, name=name))
+        model.config = model_config(model.config, protocol=lookup_protocol(entry.protocol))
+        return model
     if entry.source != "mmseg":
         raise ValueError(f"checkpoint {name!r} has source {entry.source!r}; no converter is registered for it")
     if entry.preset is not None:

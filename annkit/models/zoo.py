@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 
 _OPENMMLAB = "https://download.openmmlab.com/mmsegmentation/v0.5"
+_PADDLESEG = "https://bj.bcebos.com/paddleseg/dygraph"
 _DRIVE = "https://drive.google.com/open?id="
 
 
@@ -55,6 +56,15 @@ def _mmseg(family: str, config: str, stamp: str, miou: float, miou_ms: float | N
                       f"R-{depth}-D8", crop, miou_ms, protocol=protocol)
 
 
+def _paddleseg(folder: str, config: str, depth: int, miou: float, miou_ms: float) -> Checkpoint:
+    """A PaddleSeg zoo row (``configs/ann/README.md``: single scale and ms + flip); the file has no hash."""
+    dataset = "cityscapes" if folder == "cityscapes" else "voc12aug"
+    crop = "512x1024" if dataset == "cityscapes" else "512x512"  # PaddleSeg writes W×H: 1024×512
+    return Checkpoint(f"{_PADDLESEG}/{folder}/{config}/model.pdparams", f"paddleseg_ann_r{depth}_vd_{dataset}", miou,
+                      False, "ann", "paddleseg", dataset, f"R-{depth}-vd", crop, miou_ms,
+                      protocol=f"paddleseg_{dataset}")
+
+
 def _ann(config: str, stamp: str, miou: float, miou_ms: float) -> Checkpoint:
     depth, dataset = re.fullmatch(r"ann_r(\d+)-d8_.*_([a-z0-9]+)", config).groups()
     return _mmseg("ann", config, stamp, miou, miou_ms, f"mmseg_ann_r{depth}_d8_{dataset}")
@@ -73,6 +83,10 @@ _ROWS: tuple[Checkpoint, ...] = (
     _ann("ann_r101-d8_512x512_80k_ade20k", "20200615_014818-c0153543", 42.94, 44.18),
     _ann("ann_r50-d8_512x512_160k_ade20k", "20200615_231733-892247bc", 41.74, 42.62),
     _ann("ann_r101-d8_512x512_160k_ade20k", "20200615_231733-955eb1ec", 42.94, 44.06),
+    _paddleseg("pascal_voc12", "ann_resnet50_os8_voc12aug_512x512_40k", 50, 80.82, 81.67),
+    _paddleseg("pascal_voc12", "ann_resnet101_os8_voc12aug_512x512_40k", 101, 79.62, 80.33),
+    _paddleseg("cityscapes", "ann_resnet50_os8_cityscapes_1024x512_80k", 50, 79.09, 79.90),
+    _paddleseg("cityscapes", "ann_resnet101_os8_cityscapes_1024x512_80k", 101, 80.61, 81.50),
     Checkpoint(f"{_DRIVE}1lw4g41l8tX3XZsdW3WuDGDSxiI77Fw13", "official_ann_r101_cityscapes", 79.9, True, "ann",
                "official", "cityscapes", "R-101 deep-base", "769x769"),
     Checkpoint(f"{_DRIVE}1yNjItS3IREN8Dqn7qB5EK7xpzoPRM8_e", "official_ann_r101_cityscapes", None, True, "ann",
@@ -101,7 +115,7 @@ _NAMES = ("ann_official_r101_cityscapes_val", "ann_official_r101_cityscapes_trai
 def _name(row: Checkpoint) -> str:
     if row.source == "official":
         return _NAMES[row.split == "test"]
-    return row.url.rsplit("/", 2)[1]  # mmseg: the config name
+    return row.url.rsplit("/", 2)[1]  # mmseg and PaddleSeg: the config name
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {_name(row): row for row in _ROWS}
