@@ -216,7 +216,7 @@ def test_cli_convert_paddleseg_writes_a_loadable_file_and_keeps_existing_ones(pa
     _assert_matches(main, run, "logits")
     _assert_matches(aux, run, "aux_logits")
     before = out.read_bytes()
-    assert cli_main(["convert", "paddleseg", str(run / "model.pdparams"), str(out)]) == 1
+    assert cli_main(["convert", "paddleseg", str(run / "model.pdparams"), str(out)]) == 2  # a user error
     assert "exists" in capsys.readouterr().err and out.read_bytes() == before
 
 
