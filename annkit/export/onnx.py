@@ -121,6 +121,9 @@ def to_onnx(model: Segmentor, path: str | os.PathLike, *, size: tuple[int, int] 
     path = Path(path)
     if not isinstance(model, Segmentor):
         raise TypeError(f"to_onnx exports an annkit Segmentor, got {type(model).__name__}")
+    if not hasattr(torch.export, "Dim") or not hasattr(torch.export.Dim, "DYNAMIC"):
+        raise UnexportableError(f"ONNX export needs torch >= 2.6 (torch.onnx.export(dynamo=True) with "
+                                f"torch.export.Dim.DYNAMIC); this is torch {torch.__version__}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     if size is None and not dynamic:
