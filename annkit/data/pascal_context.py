@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from annkit.data.ade20k import ADE20K_PALETTE
 from annkit.data.errors import DatasetNotFoundError
 from annkit.data.files import pair_files, read_split
 from annkit.data.spec import DatasetSpec, Pairs, identity_labels, reduce_zero_label
@@ -29,17 +30,7 @@ PASCAL_CONTEXT_CLASSES: tuple[str, ...] = (
     "plate", "road", "rock", "shelves", "sidewalk", "sky", "snow", "bedclothes", "track", "tree", "truck", "wall",
     "water", "window", "wood",
 )
-PASCAL_CONTEXT_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (120, 120, 120), (180, 120, 120), (6, 230, 230), (80, 50, 50), (4, 200, 3), (120, 120, 80), (140, 140, 140),
-    (204, 5, 255), (230, 230, 230), (4, 250, 7), (224, 5, 255), (235, 255, 7), (150, 5, 61), (120, 120, 70),
-    (8, 255, 51), (255, 6, 82), (143, 255, 140), (204, 255, 4), (255, 51, 7), (204, 70, 3), (0, 102, 200),
-    (61, 230, 250), (255, 6, 51), (11, 102, 255), (255, 7, 71), (255, 9, 224), (9, 7, 230), (220, 220, 220),
-    (255, 9, 92), (112, 9, 255), (8, 255, 214), (7, 255, 224), (255, 184, 6), (10, 255, 71), (255, 41, 10),
-    (7, 255, 255), (224, 255, 8), (102, 8, 255), (255, 61, 6), (255, 194, 7), (255, 122, 8), (0, 255, 20),
-    (255, 8, 41), (255, 5, 153), (6, 51, 255), (235, 12, 255), (160, 150, 20), (0, 163, 255), (140, 140, 140),
-    (250, 10, 15), (20, 255, 0), (31, 255, 0), (255, 31, 0), (255, 224, 0), (153, 255, 0), (0, 0, 255),
-    (255, 71, 0), (0, 235, 255), (0, 173, 255), (31, 0, 255),
-)
+PASCAL_CONTEXT_PALETTE: tuple[tuple[int, int, int], ...] = ADE20K_PALETTE[:60]  # mmseg's: ADE20K's first 60
 GET = ("download VOC 2010 with `annkit data download voc2010 --root DATA`, then convert the PASCAL Context labels "
        "with mmsegmentation's script: get trainval_merged.json "
        "(https://codalabuser.blob.core.windows.net/public/trainval_merged.json), install the Detail API "
