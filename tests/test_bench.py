@@ -109,3 +109,25 @@ def test_bench_blocks_command_writes_table_and_json(tmp_path, capsys):
 def test_bench_blocks_rejects_bad_sizes(size):
     with pytest.raises(SystemExit, match=f"--sizes takes HxW with positive ints, e.g. 64x128; got '{size}'"):
         main(["bench", "blocks", "--sizes", size])
+
+
+def test_published_block_benchmark_flops_are_what_this_torch_counts():
+    # bench/blocks_cpu.json was measured on another torch; its FLOP column must still be what flop_counter counts
+    # here (the fused-SDPA rows read 0 FLOPs on torch 2.14 without annkit's formula). Shapes only: FakeTensorMode.
+    from pathlib import Path
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from annkit.bench.blocks import _call, official_cases
+
+    report = json.loads((Path(__file__).resolve().parents[1] / "bench" / "blocks_cpu.json").read_text())
+    published = {(r["impl"], r["size"]): r["gflop"] for r in report["results"]
+                 if r["suite"] == "official" and r["gflop"] is not None}
+    assert len(published) == 12
+    for size in ("64x128", "96x96", "128x256"):
+        h, w = map(int, size.split("x"))
+        for case in official_cases(h, w, 1, None, 256):
+            fn = _call(case, torch.device("cpu"), torch.float32, backward=False)
+            with FakeTensorMode(allow_non_fake_inputs=True), flop_counter() as counter:
+                fn()
+            assert counter.get_total_flops() / 1e9 == pytest.approx(published[(case.impl, size)], abs=1e-6), case.impl
