@@ -104,3 +104,17 @@ def test_channels_last_pooling_is_exact_and_needs_no_copies():
         sampler(channels_last)
     # a handful of GEMMs and views; a strided matmul used to fall apart into hundreds of per-row copies
     assert len(counter.ops) < 30 and counter.ops.count("copy_") <= 1, counter.ops
+
+
+def test_shape_only_tracing_never_poisons_the_eager_caches():
+    # FLOP counting on shapes (FakeTensorMode) once left fake tensors in the per-shape caches: every later eager
+    # call at that shape then failed. Trace at a shape first, then compute at the same shape for real.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    sampler = PyramidSampler((1, 3, 6, 8))
+    x = torch.randn(1, 4, 17, 23, dtype=torch.float64)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        sampler(x)
+    assert torch.allclose(sampler(x), sampler.reference(x), atol=1e-12)
+    pooled = sampler.matrix(17, 23).double() @ x.flatten(2).transpose(1, 2)  # (1, S, C)
+    assert torch.allclose(pooled.transpose(1, 2), sampler.reference(x), atol=1e-12)

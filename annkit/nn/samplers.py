@@ -90,9 +90,16 @@ def _averaging_matrix_cached(boxes: tuple[tuple[int, int, int, int], ...], h: in
     return matrix.flatten(1)  # (S, N)
 
 
+def _eager() -> bool:
+    """True unless a fake-tensor mode (``torch.export``, ONNX export, FLOP counting on shapes) or ``torch.compile``
+    is active: only tensors made then are real and safe to cache — a cached fake tensor breaks every later call."""
+    return torch._guards.detect_fake_mode() is None and not torch.compiler.is_compiling()
+
+
 def _averaging_matrix(boxes: Tensor, h: int, w: int) -> Tensor:
-    # cached per (anchor rectangles, shape); cloned so callers cannot corrupt the cache
-    return _averaging_matrix_cached(tuple(map(tuple, boxes.tolist())), h, w).clone()
+    # cached per (anchor rectangles, shape) in eager mode; cloned so callers cannot corrupt the cache
+    build = _averaging_matrix_cached if _eager() else _averaging_matrix_cached.__wrapped__
+    return build(tuple(map(tuple, boxes.tolist())), h, w).clone()
 
 
 class IdentitySampler(Sampler):
@@ -208,7 +215,7 @@ def _separable_factors(pool_sizes: tuple[int, ...], x: Tensor) -> tuple[Tensor, 
     ``torch.compile``: symbolic sizes or fake tensors) compute them in the graph — the same function either way,
     and nothing a tracer creates is ever cached."""
     h, w = x.shape[-2:]
-    if type(x) is Tensor and isinstance(h, int) and isinstance(w, int):
+    if _eager() and type(x) is Tensor and isinstance(h, int) and isinstance(w, int):
         rows, cols, keep = _separable_factors_cached(pool_sizes, h, w)
     else:
         rows, cols = bin_averaging(h, pool_sizes, x.device), bin_averaging(w, pool_sizes, x.device)
