@@ -66,6 +66,18 @@ _SHARED_QUERY = "decode_head.context.stages.0.query_project."
 _SHARED_KEY = "decode_head.context.stages.0.key_project."
 
 
+def saved_twice(state: Mapping[str, torch.Tensor], query: str, key: str, why: str) -> set[str]:
+    """The keys under prefix ``query`` that repeat APNB's one shared query/key projection, saved again under prefix
+    ``key``: each is checked equal to its twin (a ValueError names the pair and says ``why`` they must be) and
+    returned, for the converter to skip."""
+    repeats = {name for name in state if name.startswith(query)}
+    for name in repeats:
+        twin = key + name[len(query):]
+        if twin not in state or not torch.equal(state[twin], state[name]):
+            raise ValueError(f"APNB's shared query/key projection differs: {name!r} != {twin!r}; {why}")
+    return repeats
+
+
 def _rename(key: str, nonlocal_head: bool = False) -> str | None:
     """The annkit name of mmsegmentation parameter ``key``, or None if the layout is unknown."""
     psp = "decode_head.psp_modules."
@@ -110,12 +122,9 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     if nonlocal_head:  # mmcv's conv_out has no bias (BN follows); annkit's NonLocal2d.out has one: zero
         out = state["decode_head.nl_block.conv_out.conv.weight"]
         converted["head.context.out.bias"] = out.new_zeros(out.shape[0])
+    shared = saved_twice(state, _SHARED_QUERY, _SHARED_KEY, "mmsegmentation saves one module under both names")
     for key, tensor in state.items():
-        if key.startswith(_SHARED_QUERY):
-            twin = _SHARED_KEY + key[len(_SHARED_QUERY):]
-            if twin not in state or not torch.equal(state[twin], tensor):
-                raise ValueError(f"APNB's shared query/key projection differs: {key!r} != {twin!r}; "
-                                 "mmsegmentation saves one module under both names")
+        if key in shared:
             continue
         new = _rename(key, nonlocal_head)
         if new is None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from annkit.config import BackboneConfig, HeadConfig, ModelConfig
+from annkit.models.convert_mmseg import saved_twice
 
 _BN = {"weight": "weight", "bias": "bias", "_mean": "running_mean", "_variance": "running_var"}
 # (PaddleSeg prefix, annkit prefix, is a ConvBN(ReLU) with _conv/_batch_norm rather than a plain conv)
@@ -95,12 +96,10 @@ def convert_state_dict(state: Mapping[str, np.ndarray | torch.Tensor]) -> dict[s
     bottleneck = "backbone.bb_0_0.conv2._conv.weight" in state
     tensors = {key: torch.tensor(np.asarray(value)) for key, value in state.items()}
     converted, unknown, biases = {}, [], {}
+    shared = saved_twice(tensors, _SHARED_QUERY, _SHARED_KEY,
+                         "PaddleSeg's SelfAttentionBlock_APNB saves one layer (f_query = f_key) under both names")
     for key, tensor in tensors.items():
-        if key.startswith(_SHARED_QUERY):
-            twin = _SHARED_KEY + key[len(_SHARED_QUERY):]
-            if twin not in tensors or not torch.equal(tensors[twin], tensor):
-                raise ValueError(f"APNB's shared query/key projection differs: {key!r} != {twin!r}; PaddleSeg's "
-                                 "SelfAttentionBlock_APNB saves one layer (f_query = f_key) under both names")
+        if key in shared:
             continue
         new = _rename(key, bottleneck)
         if new is None:
