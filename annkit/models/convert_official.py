@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from annkit.models.convert_mmseg import saved_twice
+
 #: (official prefix, annkit prefix); first match wins
 _PREFIXES: tuple[tuple[str, str], ...] = (
     ("backbone.prefix.conv1.", "backbone.stem.0."), ("backbone.prefix.bn1.", "backbone.stem.1."),
@@ -72,12 +74,9 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     Raises ValueError naming every key it cannot place, and if APNB's ``f_query`` differs from its ``f_key``.
     """
     converted, unknown = {}, []
+    shared = saved_twice(state, *_SHARED, "the official code saves one module under both names")
     for key, tensor in state.items():
-        if key.startswith(_SHARED[0]):
-            twin = _SHARED[1] + key[len(_SHARED[0]):]
-            if twin not in state or not torch.equal(state[twin], tensor):
-                raise ValueError(f"APNB's shared query/key projection differs: {key!r} != {twin!r}; the official "
-                                 "code saves one module under both names")
+        if key in shared:
             continue
         for source, target in _PREFIXES:
             if key.startswith(source):
