@@ -26,25 +26,46 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
         "(torch.utils.flop_counter) of non-local, APNB and AFNB blocks, reference vs annkit.",
     )
     blocks.add_argument("--quick", action="store_true", help="one small size, few repeats (seconds)")
-    blocks.add_argument("--sizes", nargs="+", default=None, metavar="HxW",
-                        help="feature sizes (default: 64x128 96x96 128x256)")
-    blocks.add_argument("--suite", choices=["mmseg", "official", "all"], default="all",
-                        help="mmseg: the ANN head's blocks (512/1024/2048 ch, fusion included); "
-                        "official: the official benchmark's 2048-channel context block vs non-local")
+    blocks.add_argument(
+        "--sizes", nargs="+", default=None, metavar="HxW", help="feature sizes (default: 64x128 96x96 128x256)"
+    )
+    blocks.add_argument(
+        "--suite",
+        choices=["mmseg", "official", "all"],
+        default="all",
+        help="mmseg: the ANN head's blocks (512/1024/2048 ch, fusion included); "
+        "official: the official benchmark's 2048-channel context block vs non-local",
+    )
     blocks.add_argument("--channels", type=int, default=None, help="override in/out channels of every block")
     blocks.add_argument("--key-channels", type=int, default=256)
     blocks.add_argument("--batch", type=int, default=1)
     blocks.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     blocks.add_argument("--device", default="cpu")
-    blocks.add_argument("--mode", choices=["suite", "forward", "backward", "both"], default="suite",
-                        help="forward = inference (no grad); backward = forward+backward in train mode; "
-                        "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)")
-    blocks.add_argument("--max-map-gib", type=float, default=8.0,
-                        help="skip explicit non-local cases whose N×N maps would need more than this (GiB)")
-    blocks.add_argument("--max-gmac", type=float, default=1000.0,
-                        help="skip non-local cases whose attention needs more multiply-adds than this (×1e9)")
-    blocks.add_argument("--min-run-time", type=float, default=None,
-                        help="seconds of timing per case (torch.utils.benchmark blocked_autorange)")
+    blocks.add_argument(
+        "--mode",
+        choices=["suite", "forward", "backward", "both"],
+        default="suite",
+        help="forward = inference (no grad); backward = forward+backward in train mode; "
+        "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)",
+    )
+    blocks.add_argument(
+        "--max-map-gib",
+        type=float,
+        default=8.0,
+        help="skip explicit non-local cases whose N×N maps would need more than this (GiB)",
+    )
+    blocks.add_argument(
+        "--max-gmac",
+        type=float,
+        default=1000.0,
+        help="skip non-local cases whose attention needs more multiply-adds than this (×1e9)",
+    )
+    blocks.add_argument(
+        "--min-run-time",
+        type=float,
+        default=None,
+        help="seconds of timing per case (torch.utils.benchmark blocked_autorange)",
+    )
     blocks.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
     blocks.set_defaults(func=_run_bench_blocks)
 
@@ -59,8 +80,12 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--batch", type=int, default=1)
     model.add_argument("--mode", choices=["inference", "train"], default="inference")
     model.add_argument("--device", default="cpu")
-    model.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
-                       help="autocast dtype (float32 = no autocast); the GEMM uses the same dtype")
+    model.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="autocast dtype (float32 = no autocast); the GEMM uses the same dtype",
+    )
     model.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     model.add_argument("--compile", action="store_true", help="torch.compile the model")
     model.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm separate at inference")
@@ -72,9 +97,11 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     model.set_defaults(func=_run_bench_model)
 
     onnx = kinds.add_parser(
-        "onnx", help="onnxruntime vs PyTorch eager: same model, same inputs, CPU, fp32, interleaved",
+        "onnx",
+        help="onnxruntime vs PyTorch eager: same model, same inputs, CPU, fp32, interleaved",
         description="Exports each preset (random weights) with dynamic H, W and times PyTorch eager, eager with "
-        "BN folded, and onnxruntime (CPU EP) call by call in rotating order; reports medians and per-round ratios.")
+        "BN folded, and onnxruntime (CPU EP) call by call in rotating order; reports medians and per-round ratios.",
+    )
     onnx.add_argument("--presets", nargs="+", default=["tiny_ann", "mmseg_ann_r50_d8_voc12aug"], metavar="PRESET")
     onnx.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
     onnx.add_argument("--threads", type=int, default=None, help="CPU threads of both runtimes (default: torch's)")
@@ -115,13 +142,20 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
     )
     mmseg.add_argument("checkpoint", metavar="CKPT", help="mmsegmentation .pth file")
     mmseg.add_argument("output", metavar="OUT", help="annkit model file to write")
-    mmseg.add_argument("--preset", default=None,
-                       help="annkit preset the weights must fit, e.g. mmseg_ann_r50_d8_voc12aug")
-    mmseg.add_argument("--align-corners", action="store_true",
-                       help="resize logits with align_corners=True (mmsegmentation's 769x769 Cityscapes models)")
-    mmseg.add_argument("--protocol", default=None,
-                       help="evaluation protocol to store with the model (annkit.protocols.PROTOCOLS), e.g. "
-                       "mmseg_cityscapes_769x769; `annkit eval` then applies it")
+    mmseg.add_argument(
+        "--preset", default=None, help="annkit preset the weights must fit, e.g. mmseg_ann_r50_d8_voc12aug"
+    )
+    mmseg.add_argument(
+        "--align-corners",
+        action="store_true",
+        help="resize logits with align_corners=True (mmsegmentation's 769x769 Cityscapes models)",
+    )
+    mmseg.add_argument(
+        "--protocol",
+        default=None,
+        help="evaluation protocol to store with the model (annkit.protocols.PROTOCOLS), e.g. "
+        "mmseg_cityscapes_769x769; `annkit eval` then applies it",
+    )
     mmseg.set_defaults(func=_run_convert_mmseg)
     official = sources.add_parser(
         "official",
@@ -129,11 +163,11 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
         description="Map an official ANN checkpoint (deep-base ResNet, 'module.' keys) onto annkit's model, fold "
         "its conv biases into BN, load strictly and save {config, state_dict} with the BGR input contract.",
     )
-    official.add_argument("checkpoint", metavar="CKPT",
-                          help="official .pth file (e.g. fs_annn_cityscapes_segohem_latest.pth)")
+    official.add_argument(
+        "checkpoint", metavar="CKPT", help="official .pth file (e.g. fs_annn_cityscapes_segohem_latest.pth)"
+    )
     official.add_argument("output", metavar="OUT", help="annkit model file to write")
-    official.add_argument("--preset", default="official_ann_r101_cityscapes",
-                          help="annkit preset the weights must fit")
+    official.add_argument("--preset", default="official_ann_r101_cityscapes", help="annkit preset the weights must fit")
     official.set_defaults(func=_run_convert_official)
     _add_convert_paddleseg(sources)
 
@@ -148,8 +182,9 @@ def _add_convert_paddleseg(sources: argparse._SubParsersAction) -> None:
     )
     paddleseg.add_argument("checkpoint", metavar="IN", help="PaddleSeg model.pdparams file")
     paddleseg.add_argument("output", metavar="OUT", help="annkit model file to write (an existing file is kept)")
-    paddleseg.add_argument("--preset", default=None,
-                           help="annkit preset the weights must fit, e.g. paddleseg_ann_r50_vd_voc12aug")
+    paddleseg.add_argument(
+        "--preset", default=None, help="annkit preset the weights must fit, e.g. paddleseg_ann_r50_vd_voc12aug"
+    )
     paddleseg.set_defaults(func=_run_convert_paddleseg)
 
 
@@ -162,8 +197,10 @@ def _run_convert_paddleseg(args: argparse.Namespace) -> int:
     if Path(args.output).exists():
         raise ConfigError(f"annkit convert paddleseg: {args.output} exists; choose another OUT or remove it first")
     model = convert_paddleseg_checkpoint(args.checkpoint, args.output, config=args.preset)
-    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
-          f"ResNet{model.config.backbone.depth}_vd + {model.config.head.name} head")
+    print(
+        f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+        f"ResNet{model.config.backbone.depth}_vd + {model.config.head.name} head"
+    )
     return 0
 
 
@@ -172,14 +209,17 @@ def _run_convert_mmseg(args: argparse.Namespace) -> int:
     from annkit.models.pretrained import CheckpointError, convert_mmseg_checkpoint
 
     try:
-        model = convert_mmseg_checkpoint(args.checkpoint, args.output, config=args.preset,
-                                         align_corners=args.align_corners, protocol=args.protocol)
+        model = convert_mmseg_checkpoint(
+            args.checkpoint, args.output, config=args.preset, align_corners=args.align_corners, protocol=args.protocol
+        )
     except ValueError as error:  # the converter's refusals are about the input file (UserErrors pass through)
         if isinstance(error, UserError):
             raise
         raise CheckpointError(f"cannot convert {args.checkpoint}: {error}") from error
-    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
-          f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head")
+    print(
+        f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+        f"ResNet-{model.config.backbone.depth} + {model.config.head.name} head"
+    )
     return 0
 
 
@@ -187,17 +227,22 @@ def _run_convert_official(args: argparse.Namespace) -> int:
     from annkit.models.pretrained import convert_official_checkpoint
 
     model = convert_official_checkpoint(args.checkpoint, args.output, config=args.preset)
-    print(f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
-          f"ResNet-{model.config.backbone.depth} ({model.config.backbone.stem}) + {model.config.head.name} head, "
-          f"{model.config.channel_order} input")
+    print(
+        f"wrote {args.output}: {model.config.name}, {model.config.num_classes} classes, "
+        f"ResNet-{model.config.backbone.depth} ({model.config.backbone.stem}) + {model.config.head.name} head, "
+        f"{model.config.channel_order} input"
+    )
     return 0
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="the registry of trained models")
     actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="name, family, dataset, backbone, crop, published mIoU, source",
-                                 description="Every checkpoint annkit.models.from_pretrained knows.")
+    listing = actions.add_parser(
+        "list",
+        help="name, family, dataset, backbone, crop, published mIoU, source",
+        description="Every checkpoint annkit.models.from_pretrained knows.",
+    )
     listing.add_argument("--family", default=None, help="only this family (ann, fcn, psp, deeplabv3, nonlocal)")
     listing.add_argument("--dataset", default=None, help="only this dataset (voc12aug, cityscapes, ade20k)")
     listing.add_argument("--markdown", action="store_true", help="the README's Markdown table")
@@ -212,6 +257,7 @@ def _run_models_list(args: argparse.Namespace) -> int:
         print(markdown_table(rows))
         return 0
     columns = ("name", "family", "dataset", "backbone", "crop", "miou", "miou_ms", "split", "size_mb", "url")
+
     def cell(value) -> str:
         return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
 
@@ -235,24 +281,39 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's)")
 
     onnx = actions.add_parser(
-        "onnx", help="write the whole segmentor (normalisation, backbone, head, resize) as an ONNX file",
+        "onnx",
+        help="write the whole segmentor (normalisation, backbone, head, resize) as an ONNX file",
         description="Input 'images' (B, 3, H, W): RGB floats in [0, 1]; output 'logits' (B, K, H, W) at input "
-        "size. With --dynamic one file serves any batch, height and width, pyramid pooling exact at each.")
+        "size. With --dynamic one file serves any batch, height and width, pyramid pooling exact at each.",
+    )
     add_source(onnx)
     onnx.add_argument("output", metavar="OUT.onnx")
-    onnx.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                      help="the fixed input size (the tracing example with --dynamic; default 512 512)")
+    onnx.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="the fixed input size (the tracing example with --dynamic; default 512 512)",
+    )
     onnx.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     onnx.add_argument("--force", action="store_true", help="replace OUT.onnx if it exists")
     onnx.set_defaults(func=_run_export_onnx)
 
     check = actions.add_parser(
-        "check", help="onnxruntime (CPU) vs PyTorch logits at several sizes, from one dynamic export",
+        "check",
+        help="onnxruntime (CPU) vs PyTorch logits at several sizes, from one dynamic export",
         description="Pass per size: max |logit difference| <= 1e-4 and argmax agreement >= 99.99%% (fp32). "
-        "Exit 1 if any size fails.")
+        "Exit 1 if any size fails.",
+    )
     add_source(check)
-    check.add_argument("--sizes", nargs="+", default=None, metavar="HxW",
-                       help="input sizes (default: 512x512 97x131 321x481 200x75 769x769 1024x2048)")
+    check.add_argument(
+        "--sizes",
+        nargs="+",
+        default=None,
+        metavar="HxW",
+        help="input sizes (default: 512x512 97x131 321x481 200x75 769x769 1024x2048)",
+    )
     check.add_argument("--onnx", default=None, metavar="FILE", help="check this file instead of exporting anew")
     check.add_argument("--threads", type=int, default=None, help="CPU threads for both runtimes")
     check.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
@@ -268,13 +329,14 @@ def _run_export_onnx(args: argparse.Namespace) -> int:
         raise ConfigError("annkit export onnx: give --size H W (fixed size) or --dynamic (any size)")
     name, model = model_from(args)
     try:
-        path = to_onnx(model, args.output, size=args.size, dynamic=args.dynamic, opset=args.opset,
-                       overwrite=args.force)
+        path = to_onnx(model, args.output, size=args.size, dynamic=args.dynamic, opset=args.opset, overwrite=args.force)
     except (UnexportableError, FileExistsError) as error:
         raise ConfigError(f"annkit export onnx: {error}") from None
     shape = "(B, 3, H, W), any B, H, W" if args.dynamic else f"(1, 3, {args.size[0]}, {args.size[1]})"
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {name}; input 'images' {shape}, RGB in [0, 1]; "
-          f"output 'logits' at input size")
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {name}; input 'images' {shape}, RGB in [0, 1]; "
+        f"output 'logits' at input size"
+    )
     return 0
 
 
@@ -285,11 +347,17 @@ def _run_export_check(args: argparse.Namespace) -> int:
 
 
 _SYNTH_KNOBS = {
-    "size": "image height = width, px", "num_classes": "object classes K (cue colours, at most 6)",
-    "min_objects": "fewest objects per image", "max_objects": "most objects per image",
-    "object_min": "smallest object side, px", "object_max": "largest object side, px",
-    "cue_size": "thickness of the cue band, px", "cue_distance": "min Chebyshev distance cue ↔ object pixels, px",
-    "num_train": "training images", "num_val": "validation images", "seed": "random seed",
+    "size": "image height = width, px",
+    "num_classes": "object classes K (cue colours, at most 6)",
+    "min_objects": "fewest objects per image",
+    "max_objects": "most objects per image",
+    "object_min": "smallest object side, px",
+    "object_max": "largest object side, px",
+    "cue_size": "thickness of the cue band, px",
+    "cue_distance": "min Chebyshev distance cue ↔ object pixels, px",
+    "num_train": "training images",
+    "num_val": "validation images",
+    "seed": "random seed",
 }
 
 
@@ -297,18 +365,26 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="datasets: download VOC/SBD, check a folder, write the synthetic set")
     actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
 
-    download = actions.add_parser("download", help="download + extract VOC 2012, SBD, ADE20K, VOC 2010 (resumable, "
-                                  "MD5-checked); Cityscapes / PASCAL Context: print the steps")
+    download = actions.add_parser(
+        "download",
+        help="download + extract VOC 2012, SBD, ADE20K, VOC 2010 (resumable, "
+        "MD5-checked); Cityscapes / PASCAL Context: print the steps",
+    )
     download.add_argument("dataset", choices=["voc", "sbd", "ade20k", "voc2010", "cityscapes", "pascal_context"])
     download.add_argument("--root", default="data", help="data root (default: data)")
     download.add_argument("--remove-archive", action="store_true", help="delete the archive after extracting")
     download.set_defaults(func=_run_data_download)
 
-    check = actions.add_parser("check", help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL "
-                               "Context); exit 1 if broken")
+    check = actions.add_parser(
+        "check", help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL Context); exit 1 if broken"
+    )
     check.add_argument("path", help="dataset folder, or a data root holding it")
-    check.add_argument("--dataset", default=None, choices=["cityscapes", "ade20k", "pascal_context_59", "pascal_context"],
-                       help="check as this dataset (default: recognised by its folders, else VOC layout)")
+    check.add_argument(
+        "--dataset",
+        default=None,
+        choices=["cityscapes", "ade20k", "pascal_context_59", "pascal_context"],
+        help="check as this dataset (default: recognised by its folders, else VOC layout)",
+    )
     check.set_defaults(func=_run_data_check)
 
     synth = actions.add_parser("synth", help="write the synthetic long-range set in VOC layout")
@@ -362,37 +438,76 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
     viz = subparsers.add_parser("viz", help="attention maps: where does each pixel look?")
     kinds = viz.add_subparsers(dest="viz_kind", required=True, metavar="KIND")
     attention = kinds.add_parser(
-        "attention", help="where a query pixel looks: a PNG figure (--out) and/or an interactive page (--html)",
+        "attention",
+        help="where a query pixel looks: a PNG figure (--out) and/or an interactive page (--html)",
         description="Run a model once on an image, record its attention blocks, and draw where a query pixel "
-                    "looks (back-projection, top-k anchors, per-level grids). --html writes one self-contained "
-                    "page that answers every hover in the browser, with no Python behind it.")
+        "looks (back-projection, top-k anchors, per-level grids). --html writes one self-contained "
+        "page that answers every hover in the browser, with no Python behind it.",
+    )
     source = attention.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="PATH", help="an annkit model file (train output or convert)")
     source.add_argument("--pretrained", metavar="NAME", help="a trained model from annkit.models.CHECKPOINTS")
-    attention.add_argument("--image", required=True, metavar="IMG",
-                           help="the input image (any format Pillow reads; converted to RGB)")
-    attention.add_argument("--point", nargs=2, type=float, default=None, metavar=("X", "Y"),
-                           help="the query pixel, in image pixels (needed by --out; the page starts there too)")
+    attention.add_argument(
+        "--image", required=True, metavar="IMG", help="the input image (any format Pillow reads; converted to RGB)"
+    )
+    attention.add_argument(
+        "--point",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("X", "Y"),
+        help="the query pixel, in image pixels (needed by --out; the page starts there too)",
+    )
     attention.add_argument("--out", metavar="FIG.png", help="write the static figure for --point here")
-    attention.add_argument("--html", metavar="PAGE.html",
-                           help="write the interactive explorer as one self-contained HTML file (no kernel, no "
-                                "network): hover over the image to move the query pixel")
-    attention.add_argument("--block", default=None,
-                           help="attention block to show (default: head.fusion, the AFNB that reads the far cue; "
-                                "ANN models also have head.context, the APNB); --list-blocks prints them")
-    attention.add_argument("--versus", metavar="BLOCK", default=None,
-                           help="--html only: a second block side by side, on the same query pixel")
+    attention.add_argument(
+        "--html",
+        metavar="PAGE.html",
+        help="write the interactive explorer as one self-contained HTML file (no kernel, no "
+        "network): hover over the image to move the query pixel",
+    )
+    attention.add_argument(
+        "--block",
+        default=None,
+        help="attention block to show (default: head.fusion, the AFNB that reads the far cue; "
+        "ANN models also have head.context, the APNB); --list-blocks prints them",
+    )
+    attention.add_argument(
+        "--versus",
+        metavar="BLOCK",
+        default=None,
+        help="--html only: a second block side by side, on the same query pixel",
+    )
     attention.add_argument("--list-blocks", action="store_true", help="print the model's attention blocks and exit")
-    attention.add_argument("--level", type=int, default=None,
-                           help="one pyramid level, numbered from the coarsest (0 = 1×1, 3 = 8×8); default all")
-    attention.add_argument("--normalize", choices=["overall", "level"], default="overall",
-                           help="overall: weights as they are; level: each level rescaled to sum to 1")
-    attention.add_argument("--scale", choices=["shared", "level"], default="shared",
-                           help="level grids' colour scale: one for all levels, or each level to its own max")
-    attention.add_argument("--overlay", action="store_true",
-                           help="show the prediction over the image, in the dataset's class colours, with a legend")
-    attention.add_argument("--top-k", type=int, default=5, metavar="K",
-                           help="how many of the most attended anchors to draw and list (default 5)")
+    attention.add_argument(
+        "--level",
+        type=int,
+        default=None,
+        help="one pyramid level, numbered from the coarsest (0 = 1×1, 3 = 8×8); default all",
+    )
+    attention.add_argument(
+        "--normalize",
+        choices=["overall", "level"],
+        default="overall",
+        help="overall: weights as they are; level: each level rescaled to sum to 1",
+    )
+    attention.add_argument(
+        "--scale",
+        choices=["shared", "level"],
+        default="shared",
+        help="level grids' colour scale: one for all levels, or each level to its own max",
+    )
+    attention.add_argument(
+        "--overlay",
+        action="store_true",
+        help="show the prediction over the image, in the dataset's class colours, with a legend",
+    )
+    attention.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        metavar="K",
+        help="how many of the most attended anchors to draw and list (default 5)",
+    )
     attention.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, … (default cpu)")
     attention.set_defaults(func=_run_viz_attention)
 
@@ -420,8 +535,9 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
     image = viz.load_image(args.image)
     height, width = image.shape[-2:]
     if args.point is not None and not (0 <= args.point[0] < width and 0 <= args.point[1] < height):
-        raise ConfigError(f"annkit viz attention: --point {args.point[0]:g} {args.point[1]:g} is outside the "
-                          f"{width}×{height} image")
+        raise ConfigError(
+            f"annkit viz attention: --point {args.point[0]:g} {args.point[1]:g} is outside the {width}×{height} image"
+        )
     capture = viz.capture_attention(model, image, device=device)
     if not capture.blocks:
         raise ConfigError("annkit viz attention: the model has no attention block (APNB, AFNB or non-local)")
@@ -437,14 +553,20 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
     if args.level is not None and not 0 <= args.level < levels:
         raise ConfigError(f"annkit viz attention: --level must be in 0..{levels - 1} for block {block!r}")
     if args.out:
-        figure = viz.plot_query(capture, block, tuple(args.point), args.level, args.normalize, args.overlay,
-                                args.top_k, args.scale)
+        figure = viz.plot_query(
+            capture, block, tuple(args.point), args.level, args.normalize, args.overlay, args.top_k, args.scale
+        )
         figure.savefig(args.out, dpi=120)
         print(f"wrote {args.out} (block {block}, query pixel x={args.point[0]:g}, y={args.point[1]:g})")
     if args.html:
         panels = [(capture, block)] + ([(capture, args.versus)] if args.versus else [])
-        viz.write_html(args.html, *panels, k=args.top_k, point=tuple(args.point) if args.point else None,
-                       title=f"annkit attention explorer: {args.image}")
+        viz.write_html(
+            args.html,
+            *panels,
+            k=args.top_k,
+            point=tuple(args.point) if args.point else None,
+            title=f"annkit attention explorer: {args.image}",
+        )
         print(f"wrote {args.html} (blocks {', '.join(name for _, name in panels)}; open it in a browser and hover)")
     print(f"blocks: {listing}")
     return 0
@@ -458,48 +580,83 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
 
     def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
-        parser.add_argument("--threads", type=int, default=None,
-                            help="CPU threads (default: torch's; 1 is fastest on a busy machine)")
+        parser.add_argument(
+            "--threads", type=int, default=None, help="CPU threads (default: torch's; 1 is fastest on a busy machine)"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     train = subparsers.add_parser(
-        "train", help="train a preset with the paper's recipe (SGD, poly LR, OHEM, aux 0.4); torchrun for DDP",
+        "train",
+        help="train a preset with the paper's recipe (SGD, poly LR, OHEM, aux 0.4); torchrun for DDP",
         description="Iteration-based training: evaluation every eval_every iterations, best model kept, atomic "
         "checkpoints every checkpoint_every iterations, exact --resume. Multi-GPU/multi-node: "
-        "torchrun --nproc-per-node N -m annkit train ...")
-    train.add_argument("--preset", "--config", dest="preset", default=None,
-                       help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50, or your own YAML file laid out "
-                       "like them (required unless --resume)")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                       help="config overrides, YAML values: iterations=200 optimizer.lr=0.02 dataset=synthetic "
-                       "model.head.dropout=0 (keys without model./train. are train keys)")
+        "torchrun --nproc-per-node N -m annkit train ...",
+    )
+    train.add_argument(
+        "--preset",
+        "--config",
+        dest="preset",
+        default=None,
+        help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50, or your own YAML file laid out "
+        "like them (required unless --resume)",
+    )
+    train.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides, YAML values: iterations=200 optimizer.lr=0.02 dataset=synthetic "
+        "model.head.dropout=0 (keys without model./train. are train keys)",
+    )
     train.add_argument("--out", default=None, help="run directory (default: runs/<preset>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace the run already in --out (its config, metrics and checkpoints are deleted first); "
-                       "without it (or --resume) a folder holding a run is refused")
-    train.add_argument("--throughput", type=int, default=None, metavar="STEPS",
-                       help="only time STEPS training steps on random data at the preset's crop size; print images/s")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (its config, metrics and checkpoints are deleted first); "
+        "without it (or --resume) a folder holding a run is refused",
+    )
+    train.add_argument(
+        "--throughput",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="only time STEPS training steps on random data at the preset's crop size; print images/s",
+    )
     add_runtime_flags(train)
     train.set_defaults(func=_run_engine)
 
     evaluate = subparsers.add_parser(
-        "eval", help="mIoU, per-class IoU, pixel accuracy of a model file or pretrained model",
+        "eval",
+        help="mIoU, per-class IoU, pixel accuracy of a model file or pretrained model",
         description="Confusion-matrix metrics on a data set; whole-image or sliding-window inference, multi-scale "
         "+ flip. The data set and inference come from the run's config.yaml next to --checkpoint (or --preset's "
         "train section), else from the evaluation protocol stored with the model (every --pretrained one: "
-        "`annkit eval --pretrained NAME --data ROOT` reproduces its published setting), changed with KEY=VALUE.")
+        "`annkit eval --pretrained NAME --data ROOT` reproduces its published setting), changed with KEY=VALUE.",
+    )
     add_model_source(evaluate)
-    evaluate.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                          help="train-section keys: dataset=synthetic data_root=data val_split=val eval.mode=slide "
-                          "eval.crop=[512,512] eval.stride=[341,341] eval.scales=[0.75,1.0,1.25] eval.flip=true "
-                          "eval.max_images=100")
-    evaluate.add_argument("--preset", "--config", dest="preset", default=None,
-                          help="take the data settings from this preset's (or YAML file's) train section")
-    evaluate.add_argument("--data", default=None, metavar="ROOT",
-                          help="data root holding the data set (default: the config's, else data)")
-    evaluate.add_argument("--multi-scale", action="store_true",
-                          help="the model's published multi-scale + flip protocol instead of single scale")
+    evaluate.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="train-section keys: dataset=synthetic data_root=data val_split=val eval.mode=slide "
+        "eval.crop=[512,512] eval.stride=[341,341] eval.scales=[0.75,1.0,1.25] eval.flip=true "
+        "eval.max_images=100",
+    )
+    evaluate.add_argument(
+        "--preset",
+        "--config",
+        dest="preset",
+        default=None,
+        help="take the data settings from this preset's (or YAML file's) train section",
+    )
+    evaluate.add_argument(
+        "--data", default=None, metavar="ROOT", help="data root holding the data set (default: the config's, else data)"
+    )
+    evaluate.add_argument(
+        "--multi-scale",
+        action="store_true",
+        help="the model's published multi-scale + flip protocol instead of single scale",
+    )
     evaluate.add_argument("--json", default=None, metavar="PATH", help="also write the metrics as JSON here")
     add_runtime_flags(evaluate)
     evaluate.set_defaults(func=_run_engine)
@@ -507,8 +664,9 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     predict = subparsers.add_parser("predict", help="segment image files: palette PNGs + overlays")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     add_model_source(predict)
-    predict.add_argument("--out", default="runs/predict",
-                         help="output folder (default: runs/predict); inputs are never overwritten")
+    predict.add_argument(
+        "--out", default="runs/predict", help="output folder (default: runs/predict); inputs are never overwritten"
+    )
     predict.add_argument("--mode", choices=["whole", "slide"], default="whole")
     predict.add_argument("--crop", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     predict.add_argument("--stride", type=int, nargs=2, default=(341, 341), metavar=("H", "W"))
@@ -518,10 +676,12 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=_run_engine)
 
     quickstart = subparsers.add_parser(
-        "quickstart", help="the main job: ANN vs a local baseline on the synthetic long-range set, CPU, minutes",
+        "quickstart",
+        help="the main job: ANN vs a local baseline on the synthetic long-range set, CPU, minutes",
         description="Writes the synthetic set if missing, trains tiny_ann and tiny_fcn side by side (one CPU "
         "thread each), evaluates both and writes report.md + PNGs (learning curves, mIoU table, sample "
-        "predictions, one attention map).")
+        "predictions, one attention map).",
+    )
     quickstart.add_argument("--out", default="runs/quickstart", help="report folder (default: runs/quickstart)")
     quickstart.add_argument("--data-root", default="data", help="data root holding synthetic/ (default: data)")
     quickstart.add_argument("--iterations", type=int, default=None, help="training iterations per model")
@@ -537,7 +697,14 @@ def _run_engine(args: argparse.Namespace) -> int:
 
 
 _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _add_bench, _add_viz, _add_convert, _add_data, _add_engine, _add_models, _add_export]
+    _add_bench,
+    _add_viz,
+    _add_convert,
+    _add_data,
+    _add_engine,
+    _add_models,
+    _add_export,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -153,8 +153,11 @@ class ModelConfig:
         for key in ("mean", "std"):
             if key in data:
                 values = data[key]
-                if not (isinstance(values, (list, tuple)) and len(values) == 3
-                        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+                if not (
+                    isinstance(values, (list, tuple))
+                    and len(values) == 3
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                ):
                     raise ConfigError(f"model.{key} must be 3 numbers (R, G, B), got {values!r}")
                 data[key] = tuple(float(v) for v in values)
         if "std" in data and min(data["std"]) <= 0:
@@ -194,20 +197,24 @@ def load_preset(name: str | Path) -> dict[str, Any]:
     path = Path(name)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist; expected a YAML file laid out like "
-                              f"{CONFIG_DIR / 'tiny_ann.yaml'}")
+            raise ConfigError(
+                f"config file {path} does not exist; expected a YAML file laid out like {CONFIG_DIR / 'tiny_ann.yaml'}"
+            )
     elif str(name) in preset_names():
         path = CONFIG_DIR / f"{name}.yaml"
     else:
         close = difflib.get_close_matches(str(name), preset_names(), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ConfigError(f"unknown preset {str(name)!r}; {hint}expected one of {preset_names()} or the path of "
-                          "a YAML file")
+        raise ConfigError(
+            f"unknown preset {str(name)!r}; {hint}expected one of {preset_names()} or the path of a YAML file"
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise ConfigError(f"config file {path} must be a mapping with a model: section (and a train: section "
-                          f"to train); copy {CONFIG_DIR / 'tiny_ann.yaml'} to start from a preset")
+        raise ConfigError(
+            f"config file {path} must be a mapping with a model: section (and a train: section "
+            f"to train); copy {CONFIG_DIR / 'tiny_ann.yaml'} to start from a preset"
+        )
     return data

@@ -48,7 +48,9 @@ def os_error(error: OSError, path: str | Path, action: str = "writing") -> UserE
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         folder = next((p for p in (path, *path.parents) if p.exists()), Path("."))
         free = shutil.disk_usage(folder).free
-        return DiskFullError(f"disk full while {action} {path} ({free / 2**20:.1f} MiB free on the "
-                             f"file system of {folder}); free some space or choose another output folder")
+        return DiskFullError(
+            f"disk full while {action} {path} ({free / 2**20:.1f} MiB free on the "
+            f"file system of {folder}); free some space or choose another output folder"
+        )
     verb = {"writing": "write", "reading": "read"}.get(action, "use")
     return FileAccessError(f"cannot {verb} {path}: {error.strerror or error}")

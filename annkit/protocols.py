@@ -74,42 +74,88 @@ class EvalProtocol:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-_RESAMPLING = ("images are resized in float after normalisation; mmseg resizes the uint8 image with OpenCV "
-               "(11-bit fixed point): values can differ by one grey level")
+_RESAMPLING = (
+    "images are resized in float after normalisation; mmseg resizes the uint8 image with OpenCV "
+    "(11-bit fixed point): values can differ by one grey level"
+)
 _DECODE = "images are decoded with PIL, mmseg decodes with OpenCV; both use libjpeg/libpng"
 
-PROTOCOLS: dict[str, EvalProtocol] = {p.name: p for p in (
-    EvalProtocol("mmseg_voc12aug", "voc", resize=(2048, 512), ms_scales=MMSEG_MS_SCALES,
-                 source="mmseg configs/_base_/datasets/pascal_voc12.py (test: Resize (2048, 512) keep_ratio; "
-                        "whole)", notes=(_RESAMPLING, _DECODE)),
-    EvalProtocol("mmseg_cityscapes_512x1024", "cityscapes", resize=(2048, 1024), ms_scales=MMSEG_MS_SCALES,
-                 source="mmseg configs/_base_/datasets/cityscapes.py (test: Resize (2048, 1024) keep_ratio; whole)",
-                 notes=(_DECODE,)),
-    EvalProtocol("mmseg_cityscapes_769x769", "cityscapes", resize=(2049, 1025), mode="slide", crop=(769, 769),
-                 stride=(513, 513), align_corners=True, ms_scales=MMSEG_MS_SCALES,
-                 source="mmseg configs/_base_/datasets/cityscapes_769x769.py (test: Resize (2049, 1025) keep_ratio: "
-                        "2048×1024 → 2049×1025) + configs/ann/*769x769* (slide 769 / 513, align_corners=True)",
-                 notes=(_RESAMPLING, _DECODE)),
-    EvalProtocol("mmseg_ade20k", "ade20k", resize=(2048, 512), ms_scales=MMSEG_MS_SCALES,
-                 source="mmseg configs/_base_/datasets/ade20k.py (test: Resize (2048, 512) keep_ratio; whole)",
-                 notes=(_RESAMPLING, _DECODE)),
-    EvalProtocol("mmseg_pascal_context_59", "pascal_context_59", resize=(520, 520), mode="slide", crop=(480, 480),
-                 stride=(320, 320), ms_scales=MMSEG_MS_SCALES,
-                 source="mmseg configs/_base_/datasets/pascal_context_59.py (test: Resize (520, 520) keep_ratio) + its "
-                        "480x480 Context-59 model configs (slide 480 / 320); mmseg has no ANN checkpoint on Context",
-                 notes=(_RESAMPLING, _DECODE)),
-    EvalProtocol("paddleseg_cityscapes", "cityscapes",
-                 source="PaddleSeg configs/_base_/cityscapes.yml (val: Normalize only; whole image, 2048×1024)",
-                 notes=("PaddleSeg's README reports flip and ms+flip columns without stating their scales; "
-                        "annkit stores none for them",)),
-    EvalProtocol("paddleseg_voc12aug", "voc", pad=(512, 512),
-                 source="PaddleSeg configs/_base_/pascal_voc12.yml (val: Padding to 512×512 at the bottom/right, "
-                        "then Normalize; whole)",
-                 notes=("PaddleSeg pads with 127.5 before its (x/255 − 0.5)/0.5 normalisation, i.e. 0 after it: "
-                        "annkit pads the normalised image with 0, the same",
-                        "PaddleSeg's README reports flip and ms+flip columns without stating their scales; "
-                        "annkit stores none for them")),
-)}
+PROTOCOLS: dict[str, EvalProtocol] = {
+    p.name: p
+    for p in (
+        EvalProtocol(
+            "mmseg_voc12aug",
+            "voc",
+            resize=(2048, 512),
+            ms_scales=MMSEG_MS_SCALES,
+            source="mmseg configs/_base_/datasets/pascal_voc12.py (test: Resize (2048, 512) keep_ratio; whole)",
+            notes=(_RESAMPLING, _DECODE),
+        ),
+        EvalProtocol(
+            "mmseg_cityscapes_512x1024",
+            "cityscapes",
+            resize=(2048, 1024),
+            ms_scales=MMSEG_MS_SCALES,
+            source="mmseg configs/_base_/datasets/cityscapes.py (test: Resize (2048, 1024) keep_ratio; whole)",
+            notes=(_DECODE,),
+        ),
+        EvalProtocol(
+            "mmseg_cityscapes_769x769",
+            "cityscapes",
+            resize=(2049, 1025),
+            mode="slide",
+            crop=(769, 769),
+            stride=(513, 513),
+            align_corners=True,
+            ms_scales=MMSEG_MS_SCALES,
+            source="mmseg configs/_base_/datasets/cityscapes_769x769.py (test: Resize (2049, 1025) keep_ratio: "
+            "2048×1024 → 2049×1025) + configs/ann/*769x769* (slide 769 / 513, align_corners=True)",
+            notes=(_RESAMPLING, _DECODE),
+        ),
+        EvalProtocol(
+            "mmseg_ade20k",
+            "ade20k",
+            resize=(2048, 512),
+            ms_scales=MMSEG_MS_SCALES,
+            source="mmseg configs/_base_/datasets/ade20k.py (test: Resize (2048, 512) keep_ratio; whole)",
+            notes=(_RESAMPLING, _DECODE),
+        ),
+        EvalProtocol(
+            "mmseg_pascal_context_59",
+            "pascal_context_59",
+            resize=(520, 520),
+            mode="slide",
+            crop=(480, 480),
+            stride=(320, 320),
+            ms_scales=MMSEG_MS_SCALES,
+            source="mmseg configs/_base_/datasets/pascal_context_59.py (test: Resize (520, 520) keep_ratio) + its "
+            "480x480 Context-59 model configs (slide 480 / 320); mmseg has no ANN checkpoint on Context",
+            notes=(_RESAMPLING, _DECODE),
+        ),
+        EvalProtocol(
+            "paddleseg_cityscapes",
+            "cityscapes",
+            source="PaddleSeg configs/_base_/cityscapes.yml (val: Normalize only; whole image, 2048×1024)",
+            notes=(
+                "PaddleSeg's README reports flip and ms+flip columns without stating their scales; "
+                "annkit stores none for them",
+            ),
+        ),
+        EvalProtocol(
+            "paddleseg_voc12aug",
+            "voc",
+            pad=(512, 512),
+            source="PaddleSeg configs/_base_/pascal_voc12.yml (val: Padding to 512×512 at the bottom/right, "
+            "then Normalize; whole)",
+            notes=(
+                "PaddleSeg pads with 127.5 before its (x/255 − 0.5)/0.5 normalisation, i.e. 0 after it: "
+                "annkit pads the normalised image with 0, the same",
+                "PaddleSeg's README reports flip and ms+flip columns without stating their scales; "
+                "annkit stores none for them",
+            ),
+        ),
+    )
+}
 
 
 def protocol(name: str) -> EvalProtocol:

@@ -61,14 +61,32 @@ def main(argv=None) -> int:
             loaded = time.perf_counter() - start
             latency = measure_latency(driver, root, args.moves)
             shape = tuple(capture.blocks[blocks[0]].weights.shape)
-            results.append(dict(case=name, attention=f"{shape[0]}×{shape[1]} per block", page_mib=page.stat().st_size
-                                / 2**20, capture_s=captured, page_load_s=loaded, **latency))
+            results.append(
+                dict(
+                    case=name,
+                    attention=f"{shape[0]}×{shape[1]} per block",
+                    page_mib=page.stat().st_size / 2**20,
+                    capture_s=captured,
+                    page_load_s=loaded,
+                    **latency,
+                )
+            )
             row = results[-1]
-            print(f"{name:42} draw median {row['draw']['median_ms']:5.1f} ms (p90 {row['draw']['p90_ms']:5.1f}), "
-                  f"to next frame {row['frame']['median_ms']:5.1f} ms; {row['draw']['events']} events; "
-                  f"page {row['page_mib']:.2f} MiB, loads in {loaded:.1f} s", flush=True)
-    report = dict(browser=version, python=sys.version.split()[0], machine=platform.machine(),
-                  cpus=os.cpu_count(), load_average=os.getloadavg(), moves=args.moves, results=results)
+            print(
+                f"{name:42} draw median {row['draw']['median_ms']:5.1f} ms (p90 {row['draw']['p90_ms']:5.1f}), "
+                f"to next frame {row['frame']['median_ms']:5.1f} ms; {row['draw']['events']} events; "
+                f"page {row['page_mib']:.2f} MiB, loads in {loaded:.1f} s",
+                flush=True,
+            )
+    report = dict(
+        browser=version,
+        python=sys.version.split()[0],
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        load_average=os.getloadavg(),
+        moves=args.moves,
+        results=results,
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -43,9 +43,16 @@ def _paddle_worker(folder: Path) -> None:
 
     paddle.set_device("cpu")
     paddle.seed(0)
-    model = ANN(num_classes=21, backbone=ResNet50_vd(output_stride=8), backbone_indices=(2, 3),
-                key_value_channels=256, inter_channels=512, psp_size=(1, 3, 6, 8), enable_auxiliary_loss=True,
-                align_corners=False)
+    model = ANN(
+        num_classes=21,
+        backbone=ResNet50_vd(output_stride=8),
+        backbone_indices=(2, 3),
+        key_value_channels=256,
+        inter_channels=512,
+        psp_size=(1, 3, 6, 8),
+        enable_auxiliary_loss=True,
+        align_corners=False,
+    )
     normalized = (np.load(folder / "image.npy") - 0.5) / 0.5
     randomize(model, normalized, np.random.default_rng(0))
     paddle.save(model.state_dict(), str(folder / "model.pdparams"))
@@ -56,8 +63,10 @@ def _paddle_worker(folder: Path) -> None:
         with paddle.no_grad():
             return model(image)[0]
 
-    _serve({"aux": lambda: forward(True), "noaux": lambda: forward(False)},
-           lambda: np.save(folder / "paddle_logits.npy", forward(True).numpy()))
+    _serve(
+        {"aux": lambda: forward(True), "noaux": lambda: forward(False)},
+        lambda: np.save(folder / "paddle_logits.npy", forward(True).numpy()),
+    )
 
 
 def _annkit_worker(folder: Path) -> None:
@@ -94,17 +103,26 @@ def _serve(steps: dict, dump) -> None:
 
 class _Worker:
     def __init__(self, python: str, kind: str, folder: Path) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS),
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        self.process = subprocess.Popen([python, __file__, "--worker", kind, "--folder", str(folder)], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": str(THREADS),
+            "MKL_NUM_THREADS": str(THREADS),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        }
+        self.process = subprocess.Popen(
+            [python, __file__, "--worker", kind, "--folder", str(folder)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.kind = kind
         self._reply()
 
     def _reply(self) -> str:
         for line in self.process.stdout:
             if line.startswith(TAG):
-                return line[len(TAG):]
+                return line[len(TAG) :]
         raise RuntimeError(f"{self.kind} worker stopped (see its stderr above)")
 
     def ask(self, command: str) -> dict:
@@ -148,25 +166,34 @@ def main() -> None:
         ours, theirs = np.load(folder / "annkit_logits.npy"), np.load(folder / "paddle_logits.npy")
         paddle_worker.close()
         annkit_worker.close()
-    median = {name: {key: statistics.median(r[key] for r in runs) for key in ("wall", "cpu")}
-              for name, runs in times.items()}
+    median = {
+        name: {key: statistics.median(r[key] for r in runs) for key in ("wall", "cpu")} for name, runs in times.items()
+    }
     report = {
         "setup": f"PaddleSeg ANN ResNet50_vd, 21 classes, {args.size[0]}x{args.size[1]}, float32, batch 1, "
-                 f"{THREADS} threads, CPU, {args.rounds} alternating rounds after 1 warm-up",
-        "median_seconds": median, "runs": times,
+        f"{THREADS} threads, CPU, {args.rounds} alternating rounds after 1 warm-up",
+        "median_seconds": median,
+        "runs": times,
         "ratio_annkit_to_paddleseg": median["annkit"]["wall"] / median["aux"]["wall"],
         "ratio_annkit_to_paddleseg_without_aux": median["annkit"]["wall"] / median["noaux"]["wall"],
         "rel_l2_annkit_vs_paddleseg": float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs)),
         "argmax_equal_fraction": float((ours.argmax(1) == theirs.argmax(1)).mean()),
     }
     lines = [report["setup"]]
-    for name, label in (("aux", "PaddleSeg (eval forward, aux head included)"), ("noaux", "PaddleSeg (aux off)"),
-                        ("annkit", "annkit (converted, BN folded)")):
+    for name, label in (
+        ("aux", "PaddleSeg (eval forward, aux head included)"),
+        ("noaux", "PaddleSeg (aux off)"),
+        ("annkit", "annkit (converted, BN folded)"),
+    ):
         lines.append(f"  {label}: {median[name]['wall']:.3f} s wall, {median[name]['cpu']:.3f} s CPU (median)")
-    lines.append(f"  annkit / PaddleSeg: {report['ratio_annkit_to_paddleseg']:.3f} "
-                 f"(vs aux off: {report['ratio_annkit_to_paddleseg_without_aux']:.3f})")
-    lines.append(f"  same weights, same image: rel-L2 {report['rel_l2_annkit_vs_paddleseg']:.2e}, "
-                 f"argmax equal on {report['argmax_equal_fraction']:.4%} of pixels")
+    lines.append(
+        f"  annkit / PaddleSeg: {report['ratio_annkit_to_paddleseg']:.3f} "
+        f"(vs aux off: {report['ratio_annkit_to_paddleseg_without_aux']:.3f})"
+    )
+    lines.append(
+        f"  same weights, same image: rel-L2 {report['rel_l2_annkit_vs_paddleseg']:.2e}, "
+        f"argmax equal on {report['argmax_equal_fraction']:.4%} of pixels"
+    )
     print("\n".join(lines))
     if args.out:
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

@@ -53,10 +53,24 @@ def main(argv=None) -> int:
         nbformat.write(notebook, folder / args.notebook.name)
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), ANNKIT_SMOKE="1")
-    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-                               "--allow-root", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}",
-                               "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--allow-root",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={folder}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     failures = []
     try:
         with headless_chrome() as driver:
@@ -81,28 +95,38 @@ def main(argv=None) -> int:
                 raise TimeoutError(f"timed out waiting for {what}")
 
             wait("return document.querySelector('.jp-Notebook .jp-Cell') !== null", "the notebook", 180)
-            wait("return document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]') !== null"
-                 " || document.body.innerText.includes('Idle')", "an idle kernel", 180)
+            wait(
+                "return document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]') !== null"
+                " || document.body.innerText.includes('Idle')",
+                "an idle kernel",
+                180,
+            )
             time.sleep(2)
             driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[text()='Run']]").click()
             time.sleep(1)
-            driver.find_element(By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]"
-                                ).click()
+            driver.find_element(
+                By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//div[text()='Run All Cells']]"
+            ).click()
             start = time.time()
             cells = driver.execute_script("return document.querySelectorAll('.jp-CodeCell').length")
-            wait("const p = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))"
-                 ".map((e) => e.textContent); return p.length && p.every((t) => /\\[\\d+\\]/.test(t));",
-                 "Run All to finish")
+            wait(
+                "const p = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))"
+                ".map((e) => e.textContent); return p.length && p.every((t) => /\\[\\d+\\]/.test(t));",
+                "Run All to finish",
+            )
             print(f"Run All: {cells} code cells in {time.time() - start:.0f} s")
             time.sleep(3)  # let widgets render
-            text = driver.execute_script("return Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
-                                         ".map((e) => e.innerText).join('\\n')")
+            text = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
+                ".map((e) => e.innerText).join('\\n')"
+            )
             for marker in ("Traceback", "Error displaying widget", "Error:"):
                 if marker in text:
                     failures.append(f"an output says {marker!r}")
             live = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output [data-ready]")
-            hidden = driver.execute_script("return Array.from(document.querySelectorAll('.annkit-static'))"
-                                           ".map((e) => getComputedStyle(e).display)")
+            hidden = driver.execute_script(
+                "return Array.from(document.querySelectorAll('.annkit-static')).map((e) => getComputedStyle(e).display)"
+            )
             print(f"live explorers: {len(live)}; kernel-free copies: {hidden}")
             if not live and "explore_attention" in args.notebook.read_text():
                 failures.append("no live explorer rendered")

@@ -34,8 +34,9 @@ def test_fused_nonlocal_counts_the_same_as_explicit():
     x = torch.randn(1, 24, 9, 11)
     with torch.no_grad():
         profile = profile_call(lambda: block(x), torch.device("cpu"))
-        assert any("flash" in k or "scaled_dot_product" in k for k in profile.attention_kernels), \
-            profile.attention_kernels  # the fused kernel really ran
+        assert any("flash" in k or "scaled_dot_product" in k for k in profile.attention_kernels), (
+            profile.attention_kernels
+        )  # the fused kernel really ran
         assert profile.flops == flops(lambda: block.reference(x)) > 0
 
 
@@ -89,8 +90,22 @@ def test_cpu_peak_memory_tracks_live_tensors():
 
 def test_bench_blocks_command_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code = main(["bench", "blocks", "--sizes", "6x10", "--channels", "16", "--key-channels", "8",
-                 "--min-run-time", "0.01", "--json", str(out)])
+    code = main(
+        [
+            "bench",
+            "blocks",
+            "--sizes",
+            "6x10",
+            "--channels",
+            "16",
+            "--key-channels",
+            "8",
+            "--min-run-time",
+            "0.01",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "ratios (measured in this run)" in printed and "APNB annkit" in printed
@@ -121,8 +136,11 @@ def test_published_block_benchmark_flops_are_what_this_torch_counts():
     from annkit.bench.blocks import _call, official_cases
 
     report = json.loads((Path(__file__).resolve().parents[1] / "bench" / "blocks_cpu.json").read_text())
-    published = {(r["impl"], r["size"]): r["gflop"] for r in report["results"]
-                 if r["suite"] == "official" and r["gflop"] is not None}
+    published = {
+        (r["impl"], r["size"]): r["gflop"]
+        for r in report["results"]
+        if r["suite"] == "official" and r["gflop"] is not None
+    }
     assert len(published) == 12
     for size in ("64x128", "96x96", "128x256"):
         h, w = map(int, size.split("x"))

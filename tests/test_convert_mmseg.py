@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from annkit.models.convert_mmseg import convert_state_dict, infer_config
-from annkit.models.pretrained import convert_mmseg_checkpoint, load, load_state_dict_strict, save
 from annkit.models.presets import build
+from annkit.models.pretrained import convert_mmseg_checkpoint, load, load_state_dict_strict, save
 
 BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3)}
 POOLS = (1, 3, 6, 8)
@@ -50,7 +50,7 @@ def mmseg_layout(depth=50, num_classes=21, channels=512, project=256, aux_channe
         _bn(s, f"backbone.stem.{3 * i + 1}", c_out)
     bottleneck, inplanes = depth >= 50, 64
     for stage, blocks in enumerate(BLOCKS[depth]):
-        planes = 64 * 2 ** stage
+        planes = 64 * 2**stage
         out = planes * (4 if bottleneck else 1)
         for b in range(blocks):
             p = f"backbone.layer{stage + 1}.{b}"
@@ -86,10 +86,18 @@ def mmseg_layout(depth=50, num_classes=21, channels=512, project=256, aux_channe
 
 # ----- the independent reference: mmsegmentation's forward pass, written with torch.nn.functional -----
 
+
 def _cba(s, name, x, stride=1, padding=0, dilation=1, relu=True, conv="conv", bn="bn"):
     x = F.conv2d(x, s[f"{name}.{conv}.weight"], s.get(f"{name}.{conv}.bias"), stride, padding, dilation)
-    x = F.batch_norm(x, s[f"{name}.{bn}.running_mean"], s[f"{name}.{bn}.running_var"], s[f"{name}.{bn}.weight"],
-                     s[f"{name}.{bn}.bias"], training=False, eps=1e-5)
+    x = F.batch_norm(
+        x,
+        s[f"{name}.{bn}.running_mean"],
+        s[f"{name}.{bn}.running_var"],
+        s[f"{name}.{bn}.weight"],
+        s[f"{name}.{bn}.bias"],
+        training=False,
+        eps=1e-5,
+    )
     return F.relu(x) if relu else x
 
 
@@ -110,8 +118,11 @@ def _backbone(s, x, depth):
             else:  # BasicBlock: only conv1 dilated, conv2 padding 1
                 out = _cba(s, p, x, stride=st, padding=d, dilation=d, conv="conv1", bn="bn1")
                 out = _cba(s, p, out, padding=1, relu=False, conv="conv2", bn="bn2")
-            identity = _cba(s, f"{p}.downsample", x, stride=st, relu=False, conv="0", bn="1") \
-                if f"{p}.downsample.0.weight" in s else x
+            identity = (
+                _cba(s, f"{p}.downsample", x, stride=st, relu=False, conv="0", bn="1")
+                if f"{p}.downsample.0.weight" in s
+                else x
+            )
             x = F.relu(out + identity)
         feats.append(x)
     return feats
@@ -141,18 +152,25 @@ def mmseg_forward(s, images, depth=50, align_corners=False):
     context = _self_attention(s, "decode_head.context.stages.0", x, x)
     x = _cba(s, "decode_head.context.bottleneck", torch.cat([context, x], 1))
     logits = F.conv2d(x, s["decode_head.conv_seg.weight"], s["decode_head.conv_seg.bias"])
-    aux = F.conv2d(_cba(s, "auxiliary_head.convs.0", low, padding=1), s["auxiliary_head.conv_seg.weight"],
-                   s["auxiliary_head.conv_seg.bias"])
+    aux = F.conv2d(
+        _cba(s, "auxiliary_head.convs.0", low, padding=1),
+        s["auxiliary_head.conv_seg.weight"],
+        s["auxiliary_head.conv_seg.bias"],
+    )
     size = images.shape[-2:]
     return tuple(F.interpolate(t, size=size, mode="bilinear", align_corners=align_corners) for t in (logits, aux))
 
 
 # ----- tests -----
 
-@pytest.mark.parametrize("depth, align_corners, widths", [
-    (50, False, dict(channels=512, project=256, aux_channels=256)),
-    (18, True, dict(channels=64, project=32, aux_channels=32)),
-])
+
+@pytest.mark.parametrize(
+    "depth, align_corners, widths",
+    [
+        (50, False, dict(channels=512, project=256, aux_channels=256)),
+        (18, True, dict(channels=64, project=32, aux_channels=32)),
+    ],
+)
 def test_converted_model_matches_mmseg_forward(tmp_path, depth, align_corners, widths):
     state = mmseg_layout(depth, num_classes=21, **widths)
     torch.save({"meta": {"CLASSES": ["a"] * 21}, "state_dict": state}, tmp_path / "mmseg.pth")
@@ -219,13 +237,17 @@ def test_architecture_mismatch_names_missing_and_unexpected_keys():
 
 
 if __name__ == "__main__":  # the README's equivalence numbers: python tests/test_convert_mmseg.py
-    for depth, align_corners, widths in ((50, False, dict(channels=512, project=256, aux_channels=256)),
-                                         (18, True, dict(channels=64, project=32, aux_channels=32))):
+    for depth, align_corners, widths in (
+        (50, False, dict(channels=512, project=256, aux_channels=256)),
+        (18, True, dict(channels=64, project=32, aux_channels=32)),
+    ):
         weights = mmseg_layout(depth, num_classes=21, **widths)
         model = build(infer_config(weights, align_corners=align_corners), backbone_weights=False).eval()
         model.load_state_dict(convert_state_dict(weights))
         images = torch.randn(1, 3, 67, 45)
         with torch.no_grad():
             ours, theirs = model(images), mmseg_forward(weights, images, depth, align_corners)[0]
-        print(f"R-{depth}: max |diff| {(ours - theirs).abs().max():.1e}, "
-              f"rel-L2 {(ours - theirs).norm() / theirs.norm():.1e}")
+        print(
+            f"R-{depth}: max |diff| {(ours - theirs).abs().max():.1e}, "
+            f"rel-L2 {(ours - theirs).norm() / theirs.norm():.1e}"
+        )

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_convert_mmseg import _backbone, _cba, _conv, _conv_module, mmseg_layout
 
 from annkit.models.convert_mmseg import convert_state_dict, infer_config
 from annkit.models.presets import build
-from test_convert_mmseg import _backbone, _cba, _conv, _conv_module, mmseg_layout
 
 DILATIONS = (1, 12, 24, 36)
 PSP_SCALES = (1, 2, 3, 6)
@@ -57,8 +57,9 @@ def _aspp(s, x):
 def _nonlocal(s, x):  # mmcv NonLocal2d, embedded_gaussian, use_scale=True: x + conv_out(softmax(θᵀφ/√d) g)
     p = "decode_head.nl_block"
     b, _, h, w = x.shape
-    g, theta, phi = (F.conv2d(x, s[f"{p}.{n}.conv.weight"], s[f"{p}.{n}.conv.bias"]).flatten(2)
-                     for n in ("g", "theta", "phi"))
+    g, theta, phi = (
+        F.conv2d(x, s[f"{p}.{n}.conv.weight"], s[f"{p}.{n}.conv.bias"]).flatten(2) for n in ("g", "theta", "phi")
+    )
     pairwise = torch.softmax(theta.transpose(1, 2) @ phi / theta.shape[1] ** 0.5, dim=-1)  # (B, N, N)
     y = (pairwise @ g.transpose(1, 2)).transpose(1, 2).reshape(b, -1, h, w)
     return x + _cba(s, f"{p}.conv_out", y, relu=False)
@@ -73,9 +74,15 @@ def mmseg_baseline_forward(s, images, head):
         out = _cba(s, "decode_head.convs.1", _cba(s, "decode_head.convs.0", x, padding=1), padding=1)
         out = _cba(s, "decode_head.conv_cat", torch.cat([x, out], 1), padding=1)
     elif head == "psp":  # PPM: adaptive pool → ConvModule → bilinear back; concat after the input
-        outs = [x] + [F.interpolate(_cba(s, f"decode_head.psp_modules.{i}.1", F.adaptive_avg_pool2d(x, scale)),
-                                    size=x.shape[-2:], mode="bilinear", align_corners=False)
-                      for i, scale in enumerate(PSP_SCALES)]
+        outs = [x] + [
+            F.interpolate(
+                _cba(s, f"decode_head.psp_modules.{i}.1", F.adaptive_avg_pool2d(x, scale)),
+                size=x.shape[-2:],
+                mode="bilinear",
+                align_corners=False,
+            )
+            for i, scale in enumerate(PSP_SCALES)
+        ]
         out = _cba(s, "decode_head.bottleneck", torch.cat(outs, 1), padding=1)
     else:
         out = _cba(s, "decode_head.convs.1", _nonlocal(s, _cba(s, "decode_head.convs.0", x, padding=1)), padding=1)

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from annkit.models import convert_official
-from annkit.models.pretrained import convert_official_checkpoint, load
 from annkit.models.presets import model_config
+from annkit.models.pretrained import convert_official_checkpoint, load
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 POOLS = (1, 3, 6, 8)
@@ -43,7 +43,7 @@ def official_layout(depth=50, num_classes=19, seed=0):
         _bn(s, f"backbone.prefix.bn{i}", c_out)
     inplanes = 128
     for stage, blocks in enumerate(BLOCKS[depth]):
-        planes = 64 * 2 ** stage
+        planes = 64 * 2**stage
         for b in range(blocks):
             p = f"backbone.layer{stage + 1}.{b}"
             _conv(s, f"{p}.conv1", planes, inplanes, 1), _bn(s, f"{p}.bn1", planes)
@@ -73,10 +73,12 @@ def official_layout(depth=50, num_classes=19, seed=0):
 
 # ----- the independent reference, from the official modules' semantics -----
 
+
 def _cbr(s, conv, bn, x, stride=1, padding=0, dilation=1, relu=True):
     x = F.conv2d(x, s[f"{conv}.weight"], s.get(f"{conv}.bias"), stride, padding, dilation)
-    x = F.batch_norm(x, s[f"{bn}.running_mean"], s[f"{bn}.running_var"], s[f"{bn}.weight"], s[f"{bn}.bias"],
-                     training=False, eps=1e-5)
+    x = F.batch_norm(
+        x, s[f"{bn}.running_mean"], s[f"{bn}.running_var"], s[f"{bn}.weight"], s[f"{bn}.bias"], training=False, eps=1e-5
+    )
     return F.relu(x) if relu else x
 
 
@@ -109,15 +111,17 @@ def _attention(s, p, low, high, query_name):
     value = _psp(F.conv2d(low, s[f"{p}.f_value.weight"], s[f"{p}.f_value.bias"])).transpose(1, 2)
     query = _cbr(s, f"{p}.{query_name}.0", f"{p}.{query_name}.1.0", high).flatten(2).transpose(1, 2)
     key = _psp(_cbr(s, f"{p}.f_key.0", f"{p}.f_key.1.0", low))
-    sim = torch.softmax(query @ key * 256 ** -0.5, dim=-1)  # (B, N, S)
+    sim = torch.softmax(query @ key * 256**-0.5, dim=-1)  # (B, N, S)
     context = (sim @ value).transpose(1, 2).reshape(b, -1, h, w)
     return F.conv2d(context, s[f"{p}.W.weight"], s[f"{p}.W.bias"])
 
 
 def official_forward(state, images_rgb01, depth=50):
     """(main, aux) logits at input size for RGB images in [0, 1], as the official network computes them."""
-    s = {k[len("module.backbone."):] if k.startswith("module.backbone.") else k[len("module."):]: v
-         for k, v in state.items()}
+    s = {
+        k[len("module.backbone.") :] if k.startswith("module.backbone.") else k[len("module.") :]: v
+        for k, v in state.items()
+    }
     x = images_rgb01.flip(1) * 255 - MEAN_BGR.view(1, 3, 1, 1)  # BGR, 0–255, minus mean, std 1
     low, high = _backbone(s, x, depth)[2:]
     aux = F.conv2d(_cbr(s, "dsn.0", "dsn.1.0", low, padding=1), s["dsn.3.weight"], s["dsn.3.bias"])
@@ -133,10 +137,18 @@ def official_forward(state, images_rgb01, depth=50):
 
 def test_official_checkpoint_matches_official_forward(tmp_path):
     state = official_layout(50)
-    torch.save({"config_dict": {"network": {"backbone": "deepbase_resnet50_dilated8"}}, "state_dict": state,
-                "runner_state": {"iters": 40000, "max_performance": 0.5}}, tmp_path / "fs_annn.pth")
-    config = model_config("official_ann_r101_cityscapes", backbone={"name": "resnet", "depth": 50,
-                                                                    "output_stride": 8, "stem": "deep_base"})
+    torch.save(
+        {
+            "config_dict": {"network": {"backbone": "deepbase_resnet50_dilated8"}},
+            "state_dict": state,
+            "runner_state": {"iters": 40000, "max_performance": 0.5},
+        },
+        tmp_path / "fs_annn.pth",
+    )
+    config = model_config(
+        "official_ann_r101_cityscapes",
+        backbone={"name": "resnet", "depth": 50, "output_stride": 8, "stem": "deep_base"},
+    )
     model = convert_official_checkpoint(tmp_path / "fs_annn.pth", tmp_path / "annkit.pth", config=config)
     images = torch.rand(1, 3, 70, 54)  # stem output 35×27: odd, so the ceil-mode max pool matters
     with torch.no_grad():
@@ -155,9 +167,11 @@ def test_official_checkpoint_matches_official_forward(tmp_path):
 def test_official_registry_model_builds_with_r101_and_keys_fit():
     config = model_config("official_ann_r101_cityscapes")
     from annkit.models.presets import build
+
     model = build(config, backbone_weights=False)
     converted = convert_official.convert_state_dict(
-        convert_official.official_state_dict({"state_dict": official_layout(101)}))
+        convert_official.official_state_dict({"state_dict": official_layout(101)})
+    )
     assert set(converted) == set(model.state_dict())
     assert all(converted[k].shape == v.shape for k, v in model.state_dict().items())
 

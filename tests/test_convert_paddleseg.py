@@ -50,11 +50,14 @@ def _write(path: Path, obj, protocol: int = 4) -> Path:
 
 # --- the .pdparams reader -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_reader_never_runs_pickled_code(tmp_path, protocol):
     victim = tmp_path / "pwned"
-    for payload, name in ((_Payload(open, str(victim), "w"), r"io\.open"),
-                          (_Payload(os.system, f"touch {victim}"), r"(posix|os)\.system")):
+    for payload, name in (
+        (_Payload(open, str(victim), "w"), r"io\.open"),
+        (_Payload(os.system, f"touch {victim}"), r"(posix|os)\.system"),
+    ):
         path = _write(tmp_path / "evil.pdparams", {"conv.weight": np.zeros(2, "f4"), "x": payload}, protocol)
         with pytest.raises(UnsafePickleError, match=f"refusing to load global .*{name}"):
             read_pdparams(path)
@@ -63,8 +66,12 @@ def test_reader_never_runs_pickled_code(tmp_path, protocol):
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_reader_reads_numpy_arrays_of_every_protocol(tmp_path, protocol):
-    state = {"a._conv.weight": np.arange(24, dtype="f4").reshape(2, 3, 2, 2), "b._mean": np.ones(3, "f8"),
-             "c.steps": np.array([7], "i8"), NAME_TABLE_KEY: {"a._conv.weight": "conv2d_0.w_0"}}
+    state = {
+        "a._conv.weight": np.arange(24, dtype="f4").reshape(2, 3, 2, 2),
+        "b._mean": np.ones(3, "f8"),
+        "c.steps": np.array([7], "i8"),
+        NAME_TABLE_KEY: {"a._conv.weight": "conv2d_0.w_0"},
+    }
     loaded = read_pdparams(_write(tmp_path / "m.pdparams", state, protocol))
     assert list(loaded) == ["a._conv.weight", "b._mean", "c.steps"]  # Paddle's name table dropped
     for key, value in loaded.items():
@@ -97,6 +104,7 @@ def test_reader_rejects_what_is_not_a_state_dict(tmp_path):
 
 # --- ResNet-vd backbone ---------------------------------------------------------------------------------------
 
+
 def test_resnet_vd_has_avg_pool_shortcuts_and_uncontracted_dilation():
     vd = resnet(50, stem="deep", avg_down=True, contract_dilation=False)
     assert [b.conv2.dilation[0] for b in vd.layer3] == [2] * 6 and [b.conv2.dilation[0] for b in vd.layer4] == [4] * 3
@@ -117,15 +125,21 @@ def test_resnet_vd_has_avg_pool_shortcuts_and_uncontracted_dilation():
 
 # --- registry, presets, offline ----------------------------------------------------------------------------------
 
+
 def test_registry_has_the_four_paddleseg_models():
     entries = {name: e for name, e in CHECKPOINTS.items() if e.source == "paddleseg"}
     assert {name: (e.url, e.miou) for name, e in entries.items()} == {
-        f"ann_resnet{d}_os8_{ds}": (f"https://bj.bcebos.com/paddleseg/dygraph/{folder}/ann_resnet{d}_os8_{ds}/"
-                                    "model.pdparams", miou)
-        for d, ds, folder, miou in ((50, "cityscapes_1024x512_80k", "cityscapes", 79.09),
-                                    (101, "cityscapes_1024x512_80k", "cityscapes", 80.61),
-                                    (50, "voc12aug_512x512_40k", "pascal_voc12", 80.82),
-                                    (101, "voc12aug_512x512_40k", "pascal_voc12", 79.62))}
+        f"ann_resnet{d}_os8_{ds}": (
+            f"https://bj.bcebos.com/paddleseg/dygraph/{folder}/ann_resnet{d}_os8_{ds}/model.pdparams",
+            miou,
+        )
+        for d, ds, folder, miou in (
+            (50, "cityscapes_1024x512_80k", "cityscapes", 79.09),
+            (101, "cityscapes_1024x512_80k", "cityscapes", 80.61),
+            (50, "voc12aug_512x512_40k", "pascal_voc12", 80.82),
+            (101, "voc12aug_512x512_40k", "pascal_voc12", 79.62),
+        )
+    }
     for name, entry in entries.items():
         assert entry.preset in preset_names() and entry.hash_prefix is None and not entry.align_corners
         config = model_config(entry.preset)
@@ -145,16 +159,24 @@ def test_from_pretrained_offline_says_where_to_put_the_file(tmp_path, monkeypatc
 
 # --- against PaddleSeg itself ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def paddleseg_runs(tmp_path_factory) -> dict[str, Path]:
     """PaddleSeg's ANN files per backbone: model.pdparams, image.npy, logits.npy, aux_logits.npy."""
     if not PADDLE_PYTHON.is_file():
-        pytest.skip(f"PaddleSeg peer environment not found at {PADDLE_PYTHON}: build it with "
-                    "`bash tools/peer_envs.sh paddle` or point ANNKIT_PADDLE_PYTHON at its python")
+        pytest.skip(
+            f"PaddleSeg peer environment not found at {PADDLE_PYTHON}: build it with "
+            "`bash tools/peer_envs.sh paddle` or point ANNKIT_PADDLE_PYTHON at its python"
+        )
     out = tmp_path_factory.mktemp("paddleseg")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(PADDLE_PYTHON), str(PEER), "--backbones", *BACKBONES, "--out", str(out)],
-                          capture_output=True, text=True, timeout=900, env=env)
+    done = subprocess.run(
+        [str(PADDLE_PYTHON), str(PEER), "--backbones", *BACKBONES, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert done.returncode == 0, f"PaddleSeg peer failed:\n{done.stderr[-3000:]}"
     return {backbone: out / backbone for backbone in BACKBONES}
 
@@ -164,8 +186,10 @@ def _logits(model, run: Path) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.from_numpy(np.load(run / "image.npy"))  # (1, 3, H, W) RGB in [0, 1]
     with torch.no_grad():
         features = model.backbone(model.normalize(images))
-        return tuple(F.interpolate(head(features), size=images.shape[-2:], mode="bilinear",
-                                   align_corners=model.align_corners) for head in (model.head, model.aux_head))
+        return tuple(
+            F.interpolate(head(features), size=images.shape[-2:], mode="bilinear", align_corners=model.align_corners)
+            for head in (model.head, model.aux_head)
+        )
 
 
 def _assert_matches(ours: torch.Tensor, run: Path, name: str) -> None:
@@ -231,5 +255,6 @@ def test_converter_names_what_it_cannot_place(paddleseg_runs):
     with pytest.raises(ValueError, match="not a PaddleSeg ANN checkpoint"):
         convert_paddleseg.infer_config({k: v for k, v in state.items() if not k.startswith("head.cls")})
     with pytest.raises(ValueError, match=r"does not fit the model — missing .*layer1\.0\.conv3"):
-        convert_paddleseg_checkpoint(paddleseg_runs["ResNet18_vd"] / "model.pdparams",
-                                     config="paddleseg_ann_r50_vd_voc12aug")
+        convert_paddleseg_checkpoint(
+            paddleseg_runs["ResNet18_vd"] / "model.pdparams", config="paddleseg_ann_r50_vd_voc12aug"
+        )

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from test_data_voc import VOC, blocks_mask, make_voc
 
 from annkit.cli import main
 from annkit.data import save_mask
 from annkit.data.check import check_dataset
-from test_data_voc import VOC, blocks_mask, make_voc
 
 
 def test_good_folder_passes(tmp_path: Path, capsys) -> None:
@@ -40,8 +40,15 @@ def test_broken_folder_lists_every_problem(tmp_path: Path, capsys) -> None:
     report = check_dataset(voc)
     problems = "\n".join(report.problems)
     assert not report.ok and len(report.problems) == 7, problems
-    for expected in ["a.jpg has no mask", "b.png has no image", "orphan.png has no image", "c.png: mask values [99]",
-                     "d.png: mask is 30×56", "e.jpg: cannot decode", "empty.txt lists no samples"]:
+    for expected in [
+        "a.jpg has no mask",
+        "b.png has no image",
+        "orphan.png has no image",
+        "c.png: mask values [99]",
+        "d.png: mask is 30×56",
+        "e.jpg: cannot decode",
+        "empty.txt lists no samples",
+    ]:
         assert expected in problems
     assert main(["data", "check", str(voc)]) == 1
     assert "problems: 7" in capsys.readouterr().out

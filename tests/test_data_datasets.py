@@ -37,11 +37,14 @@ def cityscapes_tree(root: Path) -> Path:
         for frame in range(frames):
             stem = f"{city}_000000_{frame:06d}"
             write_image(base / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
-            write_mask(base / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
-                       CITYSCAPES_IDS if split != "test" else np.zeros((4, 6)))
+            write_mask(
+                base / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
+                CITYSCAPES_IDS if split != "test" else np.zeros((4, 6)),
+            )
     # a labelTrainIds file wins over the labelIds beside it
-    write_mask(base / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_labelTrainIds.png",
-               np.full((4, 6), 13))
+    write_mask(
+        base / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_labelTrainIds.png", np.full((4, 6), 13)
+    )
     return base
 
 
@@ -120,8 +123,11 @@ def test_pascal_context_59_and_60(tmp_path: Path) -> None:
 
 
 def test_check_recognises_each_layout(tmp_path: Path, capsys) -> None:
-    for make, name, splits in ((cityscapes_tree, "cityscapes", "split train: 2"), (ade_tree, "ade20k", "split val: 2"),
-                               (context_tree, "context", "split train: 2")):
+    for make, name, splits in (
+        (cityscapes_tree, "cityscapes", "split train: 2"),
+        (ade_tree, "ade20k", "split val: 2"),
+        (context_tree, "context", "split train: 2"),
+    ):
         root = tmp_path / name
         make(root)
         report = check_dataset(root)
@@ -160,8 +166,9 @@ def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> 
     from annkit.engine.data import build_dataset
 
     cityscapes_tree(tmp_path)
-    config = TrainConfig(dataset="cityscapes", data_root=str(tmp_path), crop_size=(3, 5), scale=(12, 6),
-                         photometric=False)
+    config = TrainConfig(
+        dataset="cityscapes", data_root=str(tmp_path), crop_size=(3, 5), scale=(12, 6), photometric=False
+    )
     torch.manual_seed(0)
     from annkit.config import ModelConfig
 

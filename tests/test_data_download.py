@@ -102,7 +102,9 @@ def closed_port() -> int:
 def test_offline_message_says_what_to_do(tmp_path: Path, monkeypatch, capsys) -> None:
     url = f"http://127.0.0.1:{closed_port()}/VOCtrainval_11-May-2012.tar"
     monkeypatch.setitem(download_module.ARCHIVES, "voc", Archive(url, MD5, "10 KiB", "VOCdevkit/VOC2012"))
-    with pytest.raises(DownloadError, match=r"Are you offline\?.*VOCtrainval_11-May-2012\.tar.*annkit data download voc"):
+    with pytest.raises(
+        DownloadError, match=r"Are you offline\?.*VOCtrainval_11-May-2012\.tar.*annkit data download voc"
+    ):
         download("voc", tmp_path, progress=False)
     assert main(["data", "download", "voc", "--root", str(tmp_path)]) == 2
     assert "Are you offline?" in capsys.readouterr().err
@@ -117,8 +119,11 @@ def test_download_extracts_the_standard_layout(server, tmp_path: Path, monkeypat
         tar.add(tmp_path / "src" / "benchmark_RELEASE", arcname="benchmark_RELEASE")
     server.files["/benchmark.tgz"] = archive.read_bytes()
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(download_module.ARCHIVES, "sbd",
-                        Archive(f"{server.url}/benchmark.tgz", md5, "1 KiB", "benchmark_RELEASE/dataset"))
+    monkeypatch.setitem(
+        download_module.ARCHIVES,
+        "sbd",
+        Archive(f"{server.url}/benchmark.tgz", md5, "1 KiB", "benchmark_RELEASE/dataset"),
+    )
     target = download("sbd", tmp_path / "data", keep_archive=False, progress=False)
     assert (target / "train.txt").read_text() == "e\n" and not (tmp_path / "data" / "benchmark.tgz").exists()
     assert download("sbd", tmp_path / "data", progress=False) == target  # already there: nothing fetched
@@ -142,7 +147,10 @@ def test_ade20k_download_extracts_a_loadable_layout(server, tmp_path: Path, monk
     from annkit.data import load_dataset
 
     source = tmp_path / "src"
-    for folder, name in (("images/validation", "ADE_val_00000001.jpg"), ("annotations/validation", "ADE_val_00000001.png")):
+    for folder, name in (
+        ("images/validation", "ADE_val_00000001.jpg"),
+        ("annotations/validation", "ADE_val_00000001.png"),
+    ):
         (source / folder).mkdir(parents=True)
         array = np.full((4, 5, 3), 90, np.uint8) if name.endswith(".jpg") else np.full((4, 5), 3, np.uint8)
         Image.fromarray(array).save(source / folder / name)
@@ -153,8 +161,11 @@ def test_ade20k_download_extracts_a_loadable_layout(server, tmp_path: Path, monk
             bundle.write(path, "ADEChallengeData2016/" + path.relative_to(source).as_posix())
     server.files["/ADEChallengeData2016.zip"] = archive.read_bytes()
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    monkeypatch.setitem(download_module.ARCHIVES, "ade20k",
-                        Archive(f"{server.url}/ADEChallengeData2016.zip", md5, "1 KiB", "ADEChallengeData2016"))
+    monkeypatch.setitem(
+        download_module.ARCHIVES,
+        "ade20k",
+        Archive(f"{server.url}/ADEChallengeData2016.zip", md5, "1 KiB", "ADEChallengeData2016"),
+    )
     target = download("ade20k", tmp_path / "data", progress=False)
     assert target == tmp_path / "data" / "ADEChallengeData2016"
     assert load_dataset("ade20k", tmp_path / "data", "val")[0]["mask"].unique().tolist() == [2]  # 3 → class 2

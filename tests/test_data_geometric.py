@@ -16,16 +16,23 @@ def sample(height: int, width: int, mask: torch.Tensor | None = None) -> dict:
     return dict(image=tv_tensors.Image(image), mask=tv_tensors.Mask(mask), name="x")
 
 
-@pytest.mark.parametrize("size, scale, expected", [
-    ((500, 375), (2048, 512), (683, 512)),    # portrait: short edge 375 → 512, factor 1.3653, 500 → 682.67 → 683
-    ((375, 500), (2048, 512), (512, 683)),    # landscape
-    ((512, 512), (2048, 512), (512, 512)),    # square: the short bound 512 binds
-    ((333, 501), (2048, 512), (512, 770)),    # odd: 512/333 = 1.5375; 501 · 1.5375 = 770.3 → 770
-    ((1024, 2048), (2048, 1024), (1024, 2048)),  # Cityscapes at its own scale: unchanged
-    ((1024, 2048), (2049, 1025), (1025, 2049)),  # the 769×769 configs' scale: 2048 · 2049/2048 = 2049, 1024.5 → 1025
-    ((100, 3000), (2048, 512), (68, 2048)),   # very wide: the long bound binds; 100 · 2048/3000 = 68.27 → 68
-    ((375, 500), (1024, 256), (256, 341)),    # ratio 0.5 of (2048, 512): 500 · 256/375 = 341.33 → 341
-])
+@pytest.mark.parametrize(
+    "size, scale, expected",
+    [
+        ((500, 375), (2048, 512), (683, 512)),  # portrait: short edge 375 → 512, factor 1.3653, 500 → 682.67 → 683
+        ((375, 500), (2048, 512), (512, 683)),  # landscape
+        ((512, 512), (2048, 512), (512, 512)),  # square: the short bound 512 binds
+        ((333, 501), (2048, 512), (512, 770)),  # odd: 512/333 = 1.5375; 501 · 1.5375 = 770.3 → 770
+        ((1024, 2048), (2048, 1024), (1024, 2048)),  # Cityscapes at its own scale: unchanged
+        (
+            (1024, 2048),
+            (2049, 1025),
+            (1025, 2049),
+        ),  # the 769×769 configs' scale: 2048 · 2049/2048 = 2049, 1024.5 → 1025
+        ((100, 3000), (2048, 512), (68, 2048)),  # very wide: the long bound binds; 100 · 2048/3000 = 68.27 → 68
+        ((375, 500), (1024, 256), (256, 341)),  # ratio 0.5 of (2048, 512): 500 · 256/375 = 341.33 → 341
+    ],
+)
 def test_rescale_size_matches_mmcv(size, scale, expected) -> None:
     assert rescale_size(*size, scale) == expected
 
@@ -71,7 +78,11 @@ def test_crop_smaller_image_keeps_size_and_pad_goes_bottom_right() -> None:
     assert padded["image"].shape == (3, 8, 8) and padded["mask"].shape == (8, 8)
     assert (padded["image"][:, 5:, :] == 0).all() and (padded["image"][:, :, 6:] == 0).all()
     assert (padded["image"][:, :5, :6] > 0).all()
-    assert (padded["mask"][5:] == 255).all() and (padded["mask"][:, 6:] == 255).all() and (padded["mask"][:5, :6] == 0).all()
+    assert (
+        (padded["mask"][5:] == 255).all()
+        and (padded["mask"][:, 6:] == 255).all()
+        and (padded["mask"][:5, :6] == 0).all()
+    )
 
 
 def test_cat_max_ratio_redraws_until_balanced() -> None:
@@ -101,11 +112,12 @@ def test_cat_max_ratio_ignores_255_and_gives_up_after_ten_checks() -> None:
     torch.manual_seed(3)
     offsets = [(int(torch.randint(0, 4, ())), int(torch.randint(0, 4, ()))) for _ in range(11)]
     top, left = offsets[-1]
-    assert torch.equal(out["mask"], mask[top:top + 3, left:left + 3])
+    assert torch.equal(out["mask"], mask[top : top + 3, left : left + 3])
 
 
 def test_train_transforms_portrait_follows_mmseg() -> None:
     # no crop: the output size is the keep-ratio rescale; portrait 50×37 at scale (40, 10) with ratio in [1, 1]
-    out = train_transforms(crop_size=None, scale_range=(1.0, 1.0), scale_target=(40, 10), flip=False,
-                           photometric=False)(sample(50, 37))
+    out = train_transforms(
+        crop_size=None, scale_range=(1.0, 1.0), scale_target=(40, 10), flip=False, photometric=False
+    )(sample(50, 37))
     assert out["image"].shape == (3, 14, 10)  # factor min(40/50, 10/37) = 0.2703 → 13.5 → 14, 10

@@ -13,16 +13,25 @@ from scipy import ndimage
 
 from annkit.cli import main
 from annkit.data import SMALL as CI_SET
-from annkit.data import (SynthConfig, SyntheticLongRange, ensure_synthetic, local_ceiling, segmentation_folder,
-                         write_synthetic)
+from annkit.data import (
+    SynthConfig,
+    SyntheticLongRange,
+    ensure_synthetic,
+    local_ceiling,
+    segmentation_folder,
+    write_synthetic,
+)
 from annkit.data.synthetic import BASELINE_RADIUS, CUE_COLORS, render
 
 SMALL = SynthConfig(num_train=12, num_val=6, seed=7)
 
 
 def digests(root: Path) -> dict[str, str]:
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_same_seed_same_bytes(tmp_path: Path) -> None:
@@ -64,8 +73,9 @@ def cue_cells(image: np.ndarray) -> np.ndarray:
     return (rgb.max(-1) - rgb.min(-1)) > 100
 
 
-@pytest.mark.parametrize("config", [SynthConfig(), SynthConfig(size=96, cue_size=16, object_max=28, num_classes=6),
-                                    CI_SET])
+@pytest.mark.parametrize(
+    "config", [SynthConfig(), SynthConfig(size=96, cue_size=16, object_max=28, num_classes=6), CI_SET]
+)
 def test_cue_is_beyond_the_baseline_reach_of_every_object_pixel(config: SynthConfig) -> None:
     for index in range(40):
         image, mask = render(config, "val", index)
@@ -84,7 +94,7 @@ def oracle_local_predictions(config: SynthConfig, count: int, radius: int = BASE
     pixel it reads the class off the cue's colour whenever any cue pixel lies within ``radius``; otherwise
     it must guess, and guesses uniformly at random (the optimum for balanced classes)."""
     rng = np.random.default_rng(0)
-    colours = np.array(CUE_COLORS[:config.num_classes], dtype=np.float64)
+    colours = np.array(CUE_COLORS[: config.num_classes], dtype=np.float64)
     pairs = []
     for index in range(count):
         image, mask = render(config, "val", index)

@@ -9,8 +9,16 @@ import pytest
 import torch
 from torchvision import tv_tensors
 
-from annkit.data import (IMAGENET_MEAN, denormalize, eval_transforms, make_loader, seed_worker, set_epoch,
-                         train_transforms, voc_palette)
+from annkit.data import (
+    IMAGENET_MEAN,
+    denormalize,
+    eval_transforms,
+    make_loader,
+    seed_worker,
+    set_epoch,
+    train_transforms,
+    voc_palette,
+)
 
 
 def sample_from_mask(mask: np.ndarray) -> dict:
@@ -56,11 +64,13 @@ def test_crop_and_flip_alone_align_exactly(seed: int) -> None:
 
 def test_padding_uses_mean_colour_and_ignore_label() -> None:
     out = train_transforms(crop_size=64, scale_range=None, flip=False, photometric=False)(
-        sample_from_mask(blocky_mask(32, 48)))
+        sample_from_mask(blocky_mask(32, 48))
+    )
     assert out["mask"].shape == (64, 64) and (out["mask"] == 255).float().mean() == 1 - 32 * 48 / 64**2
     padded = denormalize(out["image"])[:, out["mask"] == 255]  # (3, P)
-    assert torch.equal(padded.unique(dim=1).flatten(), torch.tensor([round(255 * m) for m in IMAGENET_MEAN],
-                                                                     dtype=torch.uint8))
+    assert torch.equal(
+        padded.unique(dim=1).flatten(), torch.tensor([round(255 * m) for m in IMAGENET_MEAN], dtype=torch.uint8)
+    )
 
 
 def test_photometric_distortion_changes_image_not_mask() -> None:
@@ -85,7 +95,8 @@ def test_scale_range_rescales_short_side() -> None:
     for seed in range(20):
         torch.manual_seed(seed)
         out = train_transforms(crop_size=None, flip=False, photometric=False, scale_target=(384, 96))(
-            sample_from_mask(blocky_mask(96, 128)))
+            sample_from_mask(blocky_mask(96, 128))
+        )
         sizes.add(out["mask"].shape[0])
     assert min(sizes) >= 48 and max(sizes) <= 192 and len(sizes) > 5  # short side 96 · U(0.5, 2)
 
@@ -106,8 +117,10 @@ def test_loader_is_reproducible_and_seeds_workers() -> None:
     assert first == again and sorted(sum(first, [])) == list(range(10))
     noise = [batch["noise"] for batch in loader]  # worker 0 makes batches 0, 2, 4; worker 1 makes 1, 3
     assert not torch.equal(noise[0], noise[1])
-    assert torch.equal(torch.cat(noise), torch.cat([batch["noise"] for batch in make_loader(
-        Numbers(), 2, True, num_workers=2, seed=3, device="cpu")]))
+    assert torch.equal(
+        torch.cat(noise),
+        torch.cat([batch["noise"] for batch in make_loader(Numbers(), 2, True, num_workers=2, seed=3, device="cpu")]),
+    )
     val = make_loader(Numbers(), batch_size=4, train=False, num_workers=0)
     assert [len(batch["index"]) for batch in val] == [4, 4, 2]
 
@@ -117,8 +130,7 @@ def test_loader_pins_memory_for_cuda() -> None:
 
 
 def test_distributed_sampler_path(tmp_path: Path) -> None:
-    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
-                                         world_size=1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     try:
         loader = make_loader(Numbers(), batch_size=3, train=True, num_workers=0, seed=1)
         assert isinstance(loader.sampler, torch.utils.data.DistributedSampler)

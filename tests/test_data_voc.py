@@ -12,8 +12,19 @@ from PIL import Image
 from scipy.io import savemat
 from torchvision import tv_tensors
 
-from annkit.data import (CorruptFileError, DatasetNotFoundError, EmptySplitError, MaskValueError, SizeMismatchError,
-                         UnpairedFileError, load_mask, save_mask, segmentation_folder, voc2012, voc_palette)
+from annkit.data import (
+    CorruptFileError,
+    DatasetNotFoundError,
+    EmptySplitError,
+    MaskValueError,
+    SizeMismatchError,
+    UnpairedFileError,
+    load_mask,
+    save_mask,
+    segmentation_folder,
+    voc2012,
+    voc_palette,
+)
 from annkit.data.image_io import read_image
 
 VOC = Path("VOCdevkit") / "VOC2012"
@@ -72,8 +83,10 @@ def test_trainaug_from_sbd_mat_files_excludes_voc_val(voc_root: Path) -> None:
         masks[name] = blocks_mask(32, 48, seed=10 + index)
         masks[name][masks[name] == 255] = 0  # SBD has no outlines
         Image.fromarray(voc_palette()[masks[name]]).save(sbd / "img" / f"{name}.jpg")
-        savemat(sbd / "cls" / f"{name}.mat", {"GTcls": {"Segmentation": masks[name],
-                                                         "Boundaries": np.zeros(1), "CategoriesPresent": np.arange(3)}})
+        savemat(
+            sbd / "cls" / f"{name}.mat",
+            {"GTcls": {"Segmentation": masks[name], "Boundaries": np.zeros(1), "CategoriesPresent": np.arange(3)}},
+        )
     (sbd / "train.txt").write_text("b\nc\ne\n")  # c is VOC val: must be left out
     (sbd / "val.txt").write_text("f\n")
     dataset = voc2012(voc_root, "trainaug")

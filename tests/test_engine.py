@@ -22,8 +22,17 @@ from annkit.engine.evaluate import predict_probabilities, slide_logits
 from annkit.engine.loss import OhemCrossEntropy
 from annkit.engine.schedule import poly_factor
 
-SMALL = SynthConfig(size=48, cue_size=6, cue_distance=6, object_min=6, object_max=12, min_objects=1,
-                    max_objects=2, num_train=12, num_val=3)
+SMALL = SynthConfig(
+    size=48,
+    cue_size=6,
+    cue_distance=6,
+    object_min=6,
+    object_max=12,
+    min_objects=1,
+    max_objects=2,
+    num_train=12,
+    num_val=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +45,21 @@ def data_root(tmp_path_factory) -> Path:
 
 def quick_overrides(data_root: Path, **extra) -> dict:
     """A few-iteration tiny training run on the tiny synthetic set."""
-    settings = {"dataset": "synthetic", "data_root": str(data_root), "train_split": "train", "crop_size": None,
-                "scale_range": None, "photometric": False, "batch_size": 2, "iterations": 4, "eval_every": 4,
-                "checkpoint_every": 2, "log_every": 1, "num_workers": 0, "loss.min_kept": 500}
+    settings = {
+        "dataset": "synthetic",
+        "data_root": str(data_root),
+        "train_split": "train",
+        "crop_size": None,
+        "scale_range": None,
+        "photometric": False,
+        "batch_size": 2,
+        "iterations": 4,
+        "eval_every": 4,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "num_workers": 0,
+        "loss.min_kept": 500,
+    }
     settings.update(extra)
     return {(k if k.startswith("model.") else f"train.{k}"): v for k, v in settings.items()}
 
@@ -57,6 +78,7 @@ def one_thread():
 
 
 # --- configuration --------------------------------------------------------------------------------------------
+
 
 def test_misspelt_keys_name_the_closest_valid_keys():
     with pytest.raises(ConfigError, match=r"'train.iteratons'.*did you mean train.iterations"):
@@ -90,6 +112,7 @@ def test_cli_reports_unknown_keys_with_exit_code_2(capsys):
 
 # --- loss, metrics, schedule ----------------------------------------------------------------------------------
 
+
 def test_ohem_keeps_hard_pixels_and_at_least_min_kept():
     logits = torch.zeros(1, 2, 1, 4)
     logits[0, 0, 0] = torch.tensor([5.0, 0.0, -5.0, 5.0])  # p(class 0) high, 0.5, low, high
@@ -114,11 +137,12 @@ def test_confusion_matrix_gives_iou_and_pixel_accuracy():
 
 def test_poly_schedule():
     assert poly_factor(0, 100, 0.9, 0.01, 0.0) == 1.0
-    assert poly_factor(50, 100, 0.9, 0.01, 0.0) == pytest.approx(0.5 ** 0.9)
+    assert poly_factor(50, 100, 0.9, 0.01, 0.0) == pytest.approx(0.5**0.9)
     assert poly_factor(100, 100, 0.9, 0.01, 1e-4) == pytest.approx(1e-2)
 
 
 # --- evaluation and prediction --------------------------------------------------------------------------------
+
 
 def test_sliding_window_and_augmented_inference():
     model = models.build("tiny_fcn", num_classes=3).eval()
@@ -135,6 +159,7 @@ def test_sliding_window_and_augmented_inference():
 
 # --- training -------------------------------------------------------------------------------------------------
 
+
 def test_train_writes_a_run_that_eval_and_predict_can_use(data_root, tmp_path, capsys):
     model_config, config = resolve("tiny_ann", quick_overrides(data_root, eval_every=2, grad_clip=1.0))
     summary = train(model_config, config, tmp_path / "run", progress=False)
@@ -146,8 +171,9 @@ def test_train_writes_a_run_that_eval_and_predict_can_use(data_root, tmp_path, c
     assert records[0]["lr"] == pytest.approx(config.optimizer.lr)
     assert summary["best"]["miou"] == max(r["miou"] for r in records if r["kind"] == "eval")
     assert models.load(run / "best.pt").config.num_classes == SMALL.num_classes + 1  # taken from the data set
-    assert cli(["eval", "--checkpoint", str(run / "final.pt"), "eval.flip=true", "--json",
-                str(tmp_path / "m.json")]) == 0
+    assert (
+        cli(["eval", "--checkpoint", str(run / "final.pt"), "eval.flip=true", "--json", str(tmp_path / "m.json")]) == 0
+    )
     assert "mIoU" in capsys.readouterr().out and "miou" in json.loads((tmp_path / "m.json").read_text())
     image = data_root / "synthetic" / "JPEGImages" / "val_000000.jpg"
     assert cli(["predict", str(image), "--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "pred")]) == 0
@@ -163,8 +189,10 @@ def test_unwritable_output_directory_fails_before_training(data_root, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp_path):
-    model_config, config = resolve("tiny_fcn", quick_overrides(
-        data_root, iterations=30, checkpoint_every=1, eval_every=100, **{"optimizer.lr": 1e18}))
+    model_config, config = resolve(
+        "tiny_fcn",
+        quick_overrides(data_root, iterations=30, checkpoint_every=1, eval_every=100, **{"optimizer.lr": 1e18}),
+    )
     with pytest.raises(TrainingError, match=r"(loss|weights) became .*at iteration \d+.*last good checkpoint"):
         train(model_config, config, tmp_path / "run", progress=False)
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
@@ -226,16 +254,29 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp_path):
-    overrides = quick_overrides(data_root, iterations=10, eval_every=5, checkpoint_every=3, num_workers=1,
-                                flip=True, **{"model.head.dropout": 0.1})
+    overrides = quick_overrides(
+        data_root,
+        iterations=10,
+        eval_every=5,
+        checkpoint_every=3,
+        num_workers=1,
+        flip=True,
+        **{"model.head.dropout": 0.1},
+    )
     arguments = ["train", "--preset", "tiny_fcn", "--threads", "1", "--no-progress"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    subprocess.run([sys.executable, "-m", "annkit", *arguments, "--out", str(whole), *as_args(overrides)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "annkit", *arguments, "--out", str(whole), *as_args(overrides)],
+        check=True,
+        capture_output=True,
+    )
 
     def killed_at(point: str, *extra: str) -> None:
-        process = subprocess.run([sys.executable, "-c", _KILL_MID_WRITE, *arguments, "--out", str(broken), *extra],
-                                 env={**os.environ, "KILL_AT": point}, capture_output=True)
+        process = subprocess.run(
+            [sys.executable, "-c", _KILL_MID_WRITE, *arguments, "--out", str(broken), *extra],
+            env={**os.environ, "KILL_AT": point},
+            capture_output=True,
+        )
         assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
 
     killed_at("metrics:5", *as_args(overrides))  # killed while writing iteration 5's metrics line
@@ -244,8 +285,9 @@ def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp
     killed_at("save:1", "--resume")  # resumed at 3, killed while writing iteration 6's last.pt
     assert (broken / "last.pt.tmp").is_file()  # half a checkpoint beside the intact one
     assert torch.load(broken / "last.pt", weights_only=True)["iteration"] == 3
-    subprocess.run([sys.executable, "-m", "annkit", *arguments, "--out", str(broken), "--resume"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "annkit", *arguments, "--out", str(broken), "--resume"], check=True, capture_output=True
+    )
     for name, tensor in _weights(whole / "final.pt").items():
         assert torch.equal(tensor, _weights(broken / "final.pt")[name]), name
     assert _records(whole) == _records(broken)
@@ -253,17 +295,27 @@ def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, model_config, config, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(world_size))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size)
+    )
     torch.set_num_threads(1)
     train(model_config, config, out, progress=False, device="cpu")
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(data_root, tmp_path):
     # frozen BN statistics (norm_eval), no dropout, plain CE: each sample's gradient is independent of the others
-    model_config, config = resolve("tiny_fcn", quick_overrides(
-        data_root, iterations=3, eval_every=3, batch_size=4, norm_eval=True, flip=True,
-        **{"loss.name": "cross_entropy", "model.head.dropout": 0.0}))
+    model_config, config = resolve(
+        "tiny_fcn",
+        quick_overrides(
+            data_root,
+            iterations=3,
+            eval_every=3,
+            batch_size=4,
+            norm_eval=True,
+            flip=True,
+            **{"loss.name": "cross_entropy", "model.head.dropout": 0.0},
+        ),
+    )
     train(model_config, config, tmp_path / "single", progress=False, device="cpu")
     import socket
 

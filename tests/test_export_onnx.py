@@ -12,8 +12,10 @@ pytest.importorskip("onnxruntime", reason="ONNX export tests need the onnx extra
 pytest.importorskip("onnxscript", reason="torch's ONNX exporter needs onnxscript: pip install -e '.[onnx]'")
 
 if not hasattr(torch.export, "Dim") or not hasattr(torch.export.Dim, "DYNAMIC"):
-    pytest.skip(f"ONNX export needs torch >= 2.6; this is torch {torch.__version__} (to_onnx says so too)",
-                allow_module_level=True)
+    pytest.skip(
+        f"ONNX export needs torch >= 2.6; this is torch {torch.__version__} (to_onnx says so too)",
+        allow_module_level=True,
+    )
 
 from annkit.cli import main  # noqa: E402
 from annkit.export import UnexportableError, check_exportable, to_onnx  # noqa: E402
@@ -78,17 +80,32 @@ def test_graph_computes_the_bins_and_outputs_only_logits(tiny_ann):
 
 
 def test_resnet18_ann_dynamic(tmp_path):
-    model = _model("mmseg_ann_r50_d8_voc12aug", num_classes=5,
-                   backbone=dict(name="resnet", depth=18, output_stride=8, stem="deep", weights=None),
-                   head=dict(name="ann", channels=64, key_channels=32, value_channels=32, pool_sizes=[1, 3, 6, 8],
-                             block_dropout=0.0, dropout=0.1, key_bias=False))
+    model = _model(
+        "mmseg_ann_r50_d8_voc12aug",
+        num_classes=5,
+        backbone=dict(name="resnet", depth=18, output_stride=8, stem="deep", weights=None),
+        head=dict(
+            name="ann",
+            channels=64,
+            key_channels=32,
+            value_channels=32,
+            pool_sizes=[1, 3, 6, 8],
+            block_dropout=0.0,
+            dropout=0.1,
+            key_bias=False,
+        ),
+    )
     _assert_equal(model, to_onnx(model, tmp_path / "r18.onnx"), [(97, 131), (64, 64), (200, 75)])
 
 
-@pytest.mark.parametrize("head", [
-    dict(name="psp", channels=16),  # pyramid pooling 1, 2, 3, 6: exact through the same in-graph bins
-    dict(name="nonlocal", channels=32, key_channels=16),  # full attention (fused SDPA in eager)
-], ids=lambda h: h["name"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        dict(name="psp", channels=16),  # pyramid pooling 1, 2, 3, 6: exact through the same in-graph bins
+        dict(name="nonlocal", channels=32, key_channels=16),  # full attention (fused SDPA in eager)
+    ],
+    ids=lambda h: h["name"],
+)
 def test_baseline_heads_dynamic(tmp_path, head):
     model = _tiny_with(head)
     _assert_equal(model, to_onnx(model, tmp_path / "m.onnx"), [(97, 131), (200, 75), (64, 64)])
@@ -108,8 +125,7 @@ def test_fixed_size_export_from_the_cli(tmp_path, capsys):
 
 
 def test_max_pyramid_is_refused_by_name(tmp_path):
-    model = _model("tiny_ann", head=dict(name="ann", channels=16, key_channels=8, value_channels=8,
-                                         pool_mode="max"))
+    model = _model("tiny_ann", head=dict(name="ann", channels=16, key_channels=8, value_channels=8, pool_mode="max"))
     with pytest.raises(UnexportableError, match=r"head\.fusion\.sampler.*head\.context\.sampler"):
         to_onnx(model, tmp_path / "max.onnx")
     assert not (tmp_path / "max.onnx").exists()

@@ -43,6 +43,7 @@ def _photo(path: Path, size=(48, 32), seed=0, **save) -> Path:
 
 # --- 1. predict -----------------------------------------------------------------------------------------------
 
+
 def test_predict_never_overwrites_an_input_and_never_collides(model_file, tmp_path, capsys):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -53,8 +54,14 @@ def test_predict_never_overwrites_an_input_and_never_collides(model_file, tmp_pa
     out = capsys.readouterr().out
     assert out.strip().endswith("a_jpg.png, a_jpg_overlay.png, a_png.png, a_png_overlay.png")
     assert {p: p.read_bytes() for p in (a_jpg, a_png)} == before
-    assert sorted(p.name for p in photos.iterdir()) == ["a.jpg", "a.png", "a_jpg.png", "a_jpg_overlay.png",
-                                                        "a_png.png", "a_png_overlay.png"]
+    assert sorted(p.name for p in photos.iterdir()) == [
+        "a.jpg",
+        "a.png",
+        "a_jpg.png",
+        "a_jpg_overlay.png",
+        "a_png.png",
+        "a_png_overlay.png",
+    ]
     assert load_mask(photos / "a_jpg.png").shape == (32, 48)
     # a lone a.png predicted into its own folder would be replaced by its mask: refused, nothing written
     assert cli(["predict", str(a_png), "--checkpoint", str(model_file), "--out", str(photos)]) == 2
@@ -62,8 +69,20 @@ def test_predict_never_overwrites_an_input_and_never_collides(model_file, tmp_pa
     other = tmp_path / "other"
     other.mkdir()
     _photo(other / "a.jpg", seed=3)
-    assert cli(["predict", str(a_jpg), str(other / "a.jpg"), "--checkpoint", str(model_file),
-                "--out", str(tmp_path / "pred")]) == 2
+    assert (
+        cli(
+            [
+                "predict",
+                str(a_jpg),
+                str(other / "a.jpg"),
+                "--checkpoint",
+                str(model_file),
+                "--out",
+                str(tmp_path / "pred"),
+            ]
+        )
+        == 2
+    )
     assert "would both be written to" in capsys.readouterr().err and not (tmp_path / "pred").exists()
 
 
@@ -111,6 +130,7 @@ def test_a_killed_extraction_is_never_trusted(tmp_path, monkeypatch):
 
 # --- 4. one image reader --------------------------------------------------------------------------------------
 
+
 def test_sixteen_bit_pngs_are_rescaled_not_clipped_everywhere(model_file, tmp_path):
     values = np.linspace(0, 65535, 40 * 24).reshape(24, 40).astype(np.uint16)  # (H, W)
     path = tmp_path / "deep.png"
@@ -139,6 +159,7 @@ def test_exif_rotated_photos_are_read_upright_by_loaders_predict_and_viz(model_f
 
 
 # --- 11. disk full --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def full_disk(tmp_path):

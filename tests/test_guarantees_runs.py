@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_engine import SMALL, as_args, quick_overrides
 
 from annkit import models
 from annkit.cli import main as cli
@@ -21,7 +22,6 @@ from annkit.data import write_synthetic
 from annkit.engine import ConfigError, TrainingError, parse_overrides, resolve, train
 from annkit.engine.distributed import resolve_device
 from annkit.engine.rundir import read_metrics
-from test_engine import SMALL, as_args, quick_overrides
 
 TRAIN = [sys.executable, "-m", "annkit", "train", "--threads", "1", "--no-progress"]
 
@@ -54,13 +54,17 @@ def _one_line_error(capsys, *fragments: str) -> str:
 
 # --- 2. an existing run is refused; 6. --preset under --resume ------------------------------------------------
 
+
 def test_a_run_folder_is_never_reused_silently(data_root, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "best.pt").write_bytes(b"a stale best model")
     model_config, config = resolve("tiny_fcn", quick_overrides(data_root, iterations=2, eval_every=2))
-    with pytest.raises(TrainingError, match=r"already holds a run \(best\.pt\); continue it with --resume, replace it "
-                                            r"with --overwrite"):
+    with pytest.raises(
+        TrainingError,
+        match=r"already holds a run \(best\.pt\); continue it with --resume, replace it "
+        r"with --overwrite",
+    ):
         train(model_config, config, run, progress=False)
     assert (run / "best.pt").read_bytes() == b"a stale best model"
     assert cli(["train", "--preset", "tiny_fcn", "--out", str(run), *as_args(quick_overrides(data_root))]) == 2
@@ -78,11 +82,15 @@ def test_a_run_folder_is_never_reused_silently(data_root, tmp_path, capsys):
 
 # --- 7. one training per folder -------------------------------------------------------------------------------
 
+
 def test_two_trainings_never_share_a_run_folder(data_root, tmp_path):
     run = tmp_path / "run"
     overrides = quick_overrides(data_root, iterations=100_000, eval_every=100_000, checkpoint_every=100_000)
-    first = subprocess.Popen(TRAIN + ["--preset", "tiny_fcn", "--out", str(run), *as_args(overrides)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        TRAIN + ["--preset", "tiny_fcn", "--out", str(run), *as_args(overrides)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (run / "metrics.jsonl").is_file() and first.poll() is None and time.monotonic() < deadline:
@@ -100,14 +108,25 @@ def test_two_trainings_never_share_a_run_folder(data_root, tmp_path):
 
 # --- 5. diverged weights --------------------------------------------------------------------------------------
 
+
 def test_diverged_weights_are_never_kept_as_best_and_never_scored(data_root, tmp_path, capsys):
     # lr and weight decay at float32's largest value: the first step overflows weights to inf while its loss was
     # finite, the path that once evaluated the broken model and saved it as best.pt
-    model_config, config = resolve("tiny_fcn", quick_overrides(
-        data_root, iterations=3, eval_every=1, checkpoint_every=1,
-        **{"optimizer.lr": 3.4e38, "optimizer.weight_decay": 3.4e38}))
-    with pytest.raises(TrainingError, match=r"weights became non-finite at iteration 1; training stopped \(no "
-                                            r"checkpoint was written yet\)"):
+    model_config, config = resolve(
+        "tiny_fcn",
+        quick_overrides(
+            data_root,
+            iterations=3,
+            eval_every=1,
+            checkpoint_every=1,
+            **{"optimizer.lr": 3.4e38, "optimizer.weight_decay": 3.4e38},
+        ),
+    )
+    with pytest.raises(
+        TrainingError,
+        match=r"weights became non-finite at iteration 1; training stopped \(no "
+        r"checkpoint was written yet\)",
+    ):
         train(model_config, config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "best.pt").exists() and not (tmp_path / "run" / "last.pt").exists()
     model = models.build("tiny_fcn", num_classes=SMALL.num_classes + 1)
@@ -120,20 +139,24 @@ def test_diverged_weights_are_never_kept_as_best_and_never_scored(data_root, tmp
 
 # --- 6, 9. config values checked at load time -----------------------------------------------------------------
 
-@pytest.mark.parametrize("override, message", [
-    ("grad_clip=-1", "train.grad_clip must be a positive maximum gradient norm, or null"),
-    ("flip=maybe", "train.flip must be true or false, got 'maybe'"),
-    ("loss.threshold=5", "train.loss.threshold must be a probability in (0, 1], got 5.0"),
-    ("crop_size=[0,0]", "train.crop_size must be two positive integers (H, W) or null, got [0, 0]"),
-    ("crop_size=[-64,64]", "train.crop_size must be two positive integers"),
-    ("batch_size=abc", "train.batch_size must be an integer, got 'abc'"),
-    ("iterations=1.5", "train.iterations must be an integer, got 1.5"),
-    ("optimizer.lr=fast", "train.optimizer.lr must be a finite number, got 'fast'"),
-    ("optimizer.lr=.inf", "train.optimizer.lr must be a finite number, got inf"),
-    ("eval.stride=[0,8]", "eval.stride must be two positive integers"),
-    ("iteratons=3", "did you mean train.iterations"),
-    ("crop_size=[1,", "the value is not valid YAML"),
-])
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("grad_clip=-1", "train.grad_clip must be a positive maximum gradient norm, or null"),
+        ("flip=maybe", "train.flip must be true or false, got 'maybe'"),
+        ("loss.threshold=5", "train.loss.threshold must be a probability in (0, 1], got 5.0"),
+        ("crop_size=[0,0]", "train.crop_size must be two positive integers (H, W) or null, got [0, 0]"),
+        ("crop_size=[-64,64]", "train.crop_size must be two positive integers"),
+        ("batch_size=abc", "train.batch_size must be an integer, got 'abc'"),
+        ("iterations=1.5", "train.iterations must be an integer, got 1.5"),
+        ("optimizer.lr=fast", "train.optimizer.lr must be a finite number, got 'fast'"),
+        ("optimizer.lr=.inf", "train.optimizer.lr must be a finite number, got inf"),
+        ("eval.stride=[0,8]", "eval.stride must be two positive integers"),
+        ("iteratons=3", "did you mean train.iterations"),
+        ("crop_size=[1,", "the value is not valid YAML"),
+    ],
+)
 def test_bad_config_values_are_one_line_errors(override, message, capsys):
     assert cli(["train", "--preset", "tiny_ann", override]) == 2
     _one_line_error(capsys, message)
@@ -176,6 +199,7 @@ def test_an_explicit_num_classes_that_contradicts_the_data_is_an_error(data_root
 
 # --- 8. devices -----------------------------------------------------------------------------------------------
 
+
 def test_device_names_are_checked_and_cuda_n_is_honoured(capsys):
     assert cli(["train", "--preset", "tiny_ann", "--device", "bogus", "iterations=1"]) == 2
     _one_line_error(capsys, "--device 'bogus' is not a device; expected cpu, cuda or cuda:N")
@@ -194,6 +218,7 @@ def test_device_names_are_checked_and_cuda_n_is_honoured(capsys):
 
 # --- 10. one CLI error policy ---------------------------------------------------------------------------------
 
+
 def test_user_errors_are_one_line_with_exit_code_2_and_bugs_keep_their_traceback(tmp_path, capsys, monkeypatch):
     model = tmp_path / "m.pt"
     models.save(models.build("tiny_ann", num_classes=3), model)
@@ -207,13 +232,43 @@ def test_user_errors_are_one_line_with_exit_code_2_and_bugs_keep_their_traceback
         (["predict", str(image), "--checkpoint", str(model), "--stride", "0", "0"], "eval.stride must be two positive"),
         (["predict", str(image), "--checkpoint", str(model), "--scales", "0"], "eval.scales must be positive"),
         (["predict", str(image), "--checkpoint", str(model), "--out", str(blocker / "out")], str(blocker)),
-        (["predict", str(tmp_path / "nope.jpg"), "--checkpoint", str(model), "--out", str(tmp_path / "p")],
-         "nope.jpg does not exist"),
+        (
+            ["predict", str(tmp_path / "nope.jpg"), "--checkpoint", str(model), "--out", str(tmp_path / "p")],
+            "nope.jpg does not exist",
+        ),
         (["eval", "--checkpoint", str(model), "--json", str(blocker / "m.json")], "cannot write"),
-        (["viz", "attention", "--checkpoint", str(model), "--image", str(image), "--point", "99", "1",
-          "--out", str(tmp_path / "v.png")], "--point 99 1 is outside the 40×40 image"),
-        (["viz", "attention", "--checkpoint", str(model), "--image", str(image), "--point", "1", "1",
-          "--out", str(blocker / "v.png")], "cannot write"),
+        (
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(model),
+                "--image",
+                str(image),
+                "--point",
+                "99",
+                "1",
+                "--out",
+                str(tmp_path / "v.png"),
+            ],
+            "--point 99 1 is outside the 40×40 image",
+        ),
+        (
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(model),
+                "--image",
+                str(image),
+                "--point",
+                "1",
+                "1",
+                "--out",
+                str(blocker / "v.png"),
+            ],
+            "cannot write",
+        ),
         (["data", "synth", "--size", "-1", "--root", str(tmp_path / "s")], "annkit data synth:"),
         (["data", "synth", "--num-train", "1", "--num-val", "1", "--root", str(blocker / "s")], str(blocker)),
         (["convert", "mmseg", str(tmp_path / "none.pth"), str(tmp_path / "o.pth")], "none.pth does not exist"),
@@ -234,14 +289,26 @@ def test_user_errors_are_one_line_with_exit_code_2_and_bugs_keep_their_traceback
 
 # --- 11. disk full during training ----------------------------------------------------------------------------
 
+
 def test_disk_full_during_training_names_the_file(data_root, tmp_path, capsys):
     mount = tmp_path / "tiny_fs"
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(mount)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        assert cli(["train", "--preset", "tiny_ann", "--out", str(mount / "run"), *as_args(quick_overrides(
-            data_root, iterations=2, eval_every=100, checkpoint_every=1))]) == 2
+        assert (
+            cli(
+                [
+                    "train",
+                    "--preset",
+                    "tiny_ann",
+                    "--out",
+                    str(mount / "run"),
+                    *as_args(quick_overrides(data_root, iterations=2, eval_every=100, checkpoint_every=1)),
+                ]
+            )
+            == 2
+        )
         _one_line_error(capsys, "disk full while writing", str(mount / "run"))
         assert not [p for p in (mount / "run").iterdir() if p.name.endswith(".tmp")]
     finally:

@@ -19,8 +19,13 @@ def test_one_imagenet_constant():
 
 
 def test_bgr_normalize_is_the_official_preprocessing():
-    model = build("tiny_ann", num_classes=3, channel_order="BGR", mean=[122.7717 / 255, 115.9465 / 255,
-                                                                          102.9801 / 255], std=[1 / 255] * 3)
+    model = build(
+        "tiny_ann",
+        num_classes=3,
+        channel_order="BGR",
+        mean=[122.7717 / 255, 115.9465 / 255, 102.9801 / 255],
+        std=[1 / 255] * 3,
+    )
     images = torch.rand(2, 3, 8, 9)  # RGB in [0, 1]
     official = images.flip(1) * 255 - torch.tensor([102.9801, 115.9465, 122.7717]).view(1, 3, 1, 1)
     assert torch.allclose(model.normalize(images), official, atol=1e-4)
@@ -30,8 +35,14 @@ def test_bgr_normalize_is_the_official_preprocessing():
 
 
 def test_contract_survives_save_and_load(tmp_path):
-    model = build("tiny_ann", num_classes=2, channel_order="BGR", align_corners=True, classes=["sky", "ground"],
-                  palette=[[0, 0, 255], [0, 255, 0]])
+    model = build(
+        "tiny_ann",
+        num_classes=2,
+        channel_order="BGR",
+        align_corners=True,
+        classes=["sky", "ground"],
+        palette=[[0, 0, 255], [0, 255, 0]],
+    )
     save(model, tmp_path / "m.pth")
     again = load(tmp_path / "m.pth")
     assert again.config == model.config and again.channel_order == "BGR" and again.align_corners
@@ -46,10 +57,12 @@ def test_bad_contracts_are_named():
 
 
 def test_dataset_presets_name_their_classes():
-    for name, count, first in (("mmseg_ann_r50_d8_voc12aug", 21, "background"),
-                               ("mmseg_ann_r101_d8_cityscapes", 19, "road"),
-                               ("official_ann_r101_cityscapes", 19, "road"),
-                               ("mmseg_ann_r101_d8_ade20k", 150, "wall")):
+    for name, count, first in (
+        ("mmseg_ann_r50_d8_voc12aug", 21, "background"),
+        ("mmseg_ann_r101_d8_cityscapes", 19, "road"),
+        ("official_ann_r101_cityscapes", 19, "road"),
+        ("mmseg_ann_r101_d8_ade20k", 150, "wall"),
+    ):
         config = ModelConfig.from_dict(load_preset(name)["model"])
         assert len(config.classes) == len(config.palette) == count and config.classes[0] == first
 
@@ -77,14 +90,17 @@ def test_training_and_evaluation_data_follow_a_bgr_contract(tmp_path):
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (root / folder).mkdir(parents=True)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (6, 7, 3), dtype=np.uint8)).save(
-        root / "JPEGImages" / "a.jpg")
+        root / "JPEGImages" / "a.jpg"
+    )
     Image.fromarray(np.zeros((6, 7), np.uint8)).save(root / "SegmentationClass" / "a.png")
     (root / "ImageSets" / "Segmentation" / "val.txt").write_text("a\n")
     model = build("official_ann_r101_cityscapes", num_classes=2, classes=None, palette=None, backbone_weights=False)
     config = TrainConfig(dataset="folder", data_root=str(root))
     image = build_dataset(config, "val", False, model.config)[0]["image"]
     rgb = read_image(root / "JPEGImages" / "a.jpg")  # (3, H, W) uint8, as the loaders decode it
-    official = (rgb.flip(0).float()  # BGR, 0–255, minus the BGR mean
-                - torch.tensor([102.9801, 115.9465, 122.7717]).view(3, 1, 1))
+    official = (
+        rgb.flip(0).float()  # BGR, 0–255, minus the BGR mean
+        - torch.tensor([102.9801, 115.9465, 122.7717]).view(3, 1, 1)
+    )
     assert torch.allclose(image, official, atol=1e-3)
     assert torch.allclose(image, model.normalize(rgb[None] / 255)[0], atol=1e-3)

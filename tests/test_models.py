@@ -13,8 +13,15 @@ from annkit.models.runtime import autocast, fold_batchnorm, prepare
 
 def _small(head: dict, aux: dict | None = None, depth: int = 18, num_classes: int = 5) -> dict:
     """A preset-like dict: ResNet-18-D8 (fast) with the given head."""
-    return {"model": dict(name="small", num_classes=num_classes, head=head, aux_head=aux,
-                          backbone=dict(name="resnet", depth=depth, stem="deep"))}
+    return {
+        "model": dict(
+            name="small",
+            num_classes=num_classes,
+            head=head,
+            aux_head=aux,
+            backbone=dict(name="resnet", depth=depth, stem="deep"),
+        )
+    }
 
 
 def _randomize_bn(model: nn.Module) -> None:
@@ -28,8 +35,10 @@ def _randomize_bn(model: nn.Module) -> None:
 
 @pytest.mark.parametrize("batch, size", [(1, (321, 481)), (4, (65, 47))])
 def test_ann_r18_shapes_train_and_eval(batch, size):
-    model = build(_small(dict(name="ann", channels=32, key_channels=16, value_channels=16),
-                         dict(name="fcn", channels=16)), backbone_weights=False)
+    model = build(
+        _small(dict(name="ann", channels=32, key_channels=16, value_channels=16), dict(name="fcn", channels=16)),
+        backbone_weights=False,
+    )
     images = torch.randn(batch, 3, *size)
     model.train()
     out = model(images)
@@ -41,11 +50,14 @@ def test_ann_r18_shapes_train_and_eval(batch, size):
     assert isinstance(logits, torch.Tensor) and logits.shape == (batch, 5, *size)
 
 
-@pytest.mark.parametrize("head", [
-    dict(name="fcn", channels=16, num_convs=2, concat_input=True, in_index=-1),
-    dict(name="nonlocal", channels=32, key_channels=16),
-    dict(name="psp", channels=16),
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        dict(name="fcn", channels=16, num_convs=2, concat_input=True, in_index=-1),
+        dict(name="nonlocal", channels=32, key_channels=16),
+        dict(name="psp", channels=16),
+    ],
+)
 def test_baseline_heads(head):
     model = build(_small(head), backbone_weights=False).eval()
     with torch.no_grad():
@@ -78,8 +90,14 @@ def test_dilations_follow_contract_dilation():
 
 def test_deep_stem_names_match_mmseg_v1c():
     names = [k for k in resnet(50, stem="deep").state_dict() if k.startswith("stem.") and k.endswith("weight")]
-    assert names == ["stem.0.weight", "stem.1.weight", "stem.3.weight", "stem.4.weight", "stem.6.weight",
-                     "stem.7.weight"]
+    assert names == [
+        "stem.0.weight",
+        "stem.1.weight",
+        "stem.3.weight",
+        "stem.4.weight",
+        "stem.6.weight",
+        "stem.7.weight",
+    ]
 
 
 def test_tiny_backbone_receptive_field_is_43():
@@ -100,9 +118,18 @@ def test_tiny_backbone_receptive_field_is_43():
 
 def test_every_preset_parses_and_tiny_presets_run():
     names = preset_names()
-    for required in ("voc_ann_r101", "voc_ann_r50", "tiny_ann", "tiny_fcn", "mmseg_ann_r50_d8_voc12aug",
-                     "mmseg_ann_r101_d8_voc12aug", "mmseg_ann_r50_d8_cityscapes", "mmseg_ann_r101_d8_cityscapes",
-                     "mmseg_ann_r50_d8_ade20k", "mmseg_ann_r101_d8_ade20k"):
+    for required in (
+        "voc_ann_r101",
+        "voc_ann_r50",
+        "tiny_ann",
+        "tiny_fcn",
+        "mmseg_ann_r50_d8_voc12aug",
+        "mmseg_ann_r101_d8_voc12aug",
+        "mmseg_ann_r50_d8_cityscapes",
+        "mmseg_ann_r101_d8_cityscapes",
+        "mmseg_ann_r50_d8_ade20k",
+        "mmseg_ann_r101_d8_ade20k",
+    ):
         assert required in names
     for name in names:
         config = ModelConfig.from_dict(load_preset(name)["model"])
@@ -140,8 +167,13 @@ def test_config_errors_name_the_problem():
 
 def test_fold_batchnorm_is_exact_and_removes_bn():
     torch.manual_seed(0)
-    model = build(_small(dict(name="ann", channels=32, key_channels=16, value_channels=16, key_bias=False),
-                         dict(name="fcn", channels=16)), backbone_weights=False).eval()
+    model = build(
+        _small(
+            dict(name="ann", channels=32, key_channels=16, value_channels=16, key_bias=False),
+            dict(name="fcn", channels=16),
+        ),
+        backbone_weights=False,
+    ).eval()
     _randomize_bn(model)
     for block in (model.head.fusion, model.head.context):  # leave the zero-init: make the context count
         nn.init.normal_(block.out.weight, std=0.1)
@@ -207,8 +239,11 @@ def test_every_preset_train_section_is_valid_for_the_engine():
 def test_ann_head_ablation_switches(afnb, apnb):
     from annkit.nn import AFNB, APNB
 
-    net = build("tiny_ann", num_classes=3, head={"name": "ann", "channels": 32, "key_channels": 8,
-                                                 "value_channels": 8, "afnb": afnb, "apnb": apnb}).eval()
+    net = build(
+        "tiny_ann",
+        num_classes=3,
+        head={"name": "ann", "channels": 32, "key_channels": 8, "value_channels": 8, "afnb": afnb, "apnb": apnb},
+    ).eval()
     kinds = {type(m) for m in net.modules()}
     assert (AFNB in kinds) == afnb and (APNB in kinds) == apnb
     assert net(torch.rand(1, 3, 40, 56)).shape == (1, 3, 40, 56)

@@ -7,8 +7,17 @@ from annkit.cli import build_parser
 
 
 def test_bench_model_inference_and_train_step():
-    common = dict(height=48, width=40, batch=2, device="cpu", channels_last=False, compile=False, repeats=2,
-                  warmup=1, gemm_size=128)
+    common = dict(
+        height=48,
+        width=40,
+        batch=2,
+        device="cpu",
+        channels_last=False,
+        compile=False,
+        repeats=2,
+        warmup=1,
+        gemm_size=128,
+    )
     result = run("tiny_ann", dtype="float32", fold_bn=True, mode="inference", **common)
     assert result["model_gflops"] > 0 and result["images_per_second"] > 0
     assert 0 < result["head_flop_share"] < 1 and result["head_time_share"] > 0

@@ -196,20 +196,23 @@ def test_options_follow_the_implementations():
     assert isinstance(AFNB(8, 16).fuse.act, torch.nn.Identity) and isinstance(APNB(8).fuse.act, torch.nn.ReLU)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: APNB(12)(torch.randn(1, 11, 8, 8)), r"12 channels.*got 11"),
-    (lambda: APNB(12)(torch.randn(12, 8, 8)), r"\(B, 12, H, W\), got \(12, 8, 8\)"),
-    (lambda: NonLocal2d(4)(torch.randn(1, 4, 8)), r"NonLocal2d expects.*got \(1, 4, 8\)"),
-    (lambda: AFNB(4, 6)(torch.randn(2, 4, 5, 5), torch.randn(3, 6, 5, 5)), r"same batch size.*\(2, 4, 5, 5\)"),
-    (lambda: AFNB(4, 6)(torch.randn(2, 5, 5, 5), torch.randn(2, 6, 5, 5)), r"low-level input with 4 channels"),
-    (lambda: PyramidSampler(()), r"non-empty sequence of positive ints, got \(\)"),
-    (lambda: PyramidSampler((1, 0, 3)), r"positive ints, got \(1, 0, 3\)"),
-    (lambda: PyramidSampler((1, -2)), r"positive ints"),
-    (lambda: PyramidSampler((1, 3), mode="median"), r"'avg' or 'max', got 'median'"),
-    (lambda: APNB(8, dropout=1.5), r"dropout must be in \[0, 1\), got 1.5"),
-    (lambda: NonLocal2d(8, pairwise="cosine"), r"pairwise must be one of"),
-    (lambda: APNB(8, sampler="avg"), r"annkit.nn.Sampler, got str"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: APNB(12)(torch.randn(1, 11, 8, 8)), r"12 channels.*got 11"),
+        (lambda: APNB(12)(torch.randn(12, 8, 8)), r"\(B, 12, H, W\), got \(12, 8, 8\)"),
+        (lambda: NonLocal2d(4)(torch.randn(1, 4, 8)), r"NonLocal2d expects.*got \(1, 4, 8\)"),
+        (lambda: AFNB(4, 6)(torch.randn(2, 4, 5, 5), torch.randn(3, 6, 5, 5)), r"same batch size.*\(2, 4, 5, 5\)"),
+        (lambda: AFNB(4, 6)(torch.randn(2, 5, 5, 5), torch.randn(2, 6, 5, 5)), r"low-level input with 4 channels"),
+        (lambda: PyramidSampler(()), r"non-empty sequence of positive ints, got \(\)"),
+        (lambda: PyramidSampler((1, 0, 3)), r"positive ints, got \(1, 0, 3\)"),
+        (lambda: PyramidSampler((1, -2)), r"positive ints"),
+        (lambda: PyramidSampler((1, 3), mode="median"), r"'avg' or 'max', got 'median'"),
+        (lambda: APNB(8, dropout=1.5), r"dropout must be in \[0, 1\), got 1.5"),
+        (lambda: NonLocal2d(8, pairwise="cosine"), r"pairwise must be one of"),
+        (lambda: APNB(8, sampler="avg"), r"annkit.nn.Sampler, got str"),
+    ],
+)
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

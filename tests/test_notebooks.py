@@ -25,8 +25,9 @@ def test_committed_clean(path):
             checked += 1
             assert cell.outputs and cell.execution_count == checked, f"{path.name}: reference cell {checked}"
         else:
-            assert cell.outputs == [] and cell.execution_count is None, \
+            assert cell.outputs == [] and cell.execution_count is None, (
                 f"{path.name}: strip outputs from cell {cell.source[:40]!r}"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -8,13 +8,13 @@ from urllib.error import URLError
 
 import pytest
 import torch
+from test_convert_mmseg import mmseg_forward, mmseg_layout
 
 from annkit import models
 from annkit.cli import main as cli_main
 from annkit.config import preset_names
 from annkit.models import pretrained
 from annkit.models.pretrained import CHECKPOINTS, Checkpoint, download, from_pretrained, load, load_file, sha256_of
-from test_convert_mmseg import mmseg_forward, mmseg_layout
 
 SMALL = dict(channels=64, project=32, aux_channels=32)
 
@@ -57,8 +57,9 @@ def test_from_pretrained_downloads_checks_converts_and_loads(tmp_path, monkeypat
         shutil.copyfile(source, dst)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    monkeypatch.setitem(CHECKPOINTS, "fake", Checkpoint(f"https://example.invalid/fake-{prefix}.pth",
-                                                        "mmseg_ann_r50_d8_voc12aug", 0.0))
+    monkeypatch.setitem(
+        CHECKPOINTS, "fake", Checkpoint(f"https://example.invalid/fake-{prefix}.pth", "mmseg_ann_r50_d8_voc12aug", 0.0)
+    )
     model = from_pretrained("fake", cache_dir=tmp_path / "hub", progress=False)
     again = from_pretrained("fake", cache_dir=tmp_path / "hub", progress=False)  # cached: no second download
     assert calls == [(f"https://example.invalid/fake-{prefix}.pth", prefix)]
@@ -143,26 +144,46 @@ def test_imagenet_weights_offline_say_what_where_and_how_to_do_without(tmp_path,
 
     monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener keeps the proxy: restored afterwards
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(RuntimeError, match=r"could not download torchvision's ImageNet weights for ResNet-18 .*"
-                       r"https://download\.pytorch\.org/models/resnet18-.*place it at .*torch/hub/checkpoints/"
-                       r"resnet18-.*backbone_weights=False.*model\.backbone\.weights=null"):
-        models.build({"name": "r18", "num_classes": 2, "backbone": {"depth": 18, "weights": "IMAGENET1K_V1"},
-                      "head": {"name": "fcn", "channels": 8}}, backbone_weights=True)
+    with pytest.raises(
+        RuntimeError,
+        match=r"could not download torchvision's ImageNet weights for ResNet-18 .*"
+        r"https://download\.pytorch\.org/models/resnet18-.*place it at .*torch/hub/checkpoints/"
+        r"resnet18-.*backbone_weights=False.*model\.backbone\.weights=null",
+    ):
+        models.build(
+            {
+                "name": "r18",
+                "num_classes": 2,
+                "backbone": {"depth": 18, "weights": "IMAGENET1K_V1"},
+                "head": {"name": "fcn", "channels": 8},
+            },
+            backbone_weights=True,
+        )
 
 
 def test_cli_convert_mmseg(tmp_path, capsys):
     state = mmseg_layout(18, num_classes=19, **SMALL)
     torch.save({"state_dict": state}, tmp_path / "fcn.pth")
-    assert cli_main(["convert", "mmseg", str(tmp_path / "fcn.pth"), str(tmp_path / "out.pth"),
-                     "--align-corners"]) == 0
+    assert cli_main(["convert", "mmseg", str(tmp_path / "fcn.pth"), str(tmp_path / "out.pth"), "--align-corners"]) == 0
     assert "19 classes, ResNet-18 + ann head" in capsys.readouterr().out
     model = load(tmp_path / "out.pth")
     images = torch.randn(1, 3, 35, 29)
     with torch.no_grad():
         expected, _ = mmseg_forward(state, images, depth=18, align_corners=True)
         assert (model(images) - expected).abs().max() <= 1e-4
-    assert cli_main(["convert", "mmseg", str(tmp_path / "fcn.pth"), str(tmp_path / "x.pth"),
-                     "--preset", "mmseg_ann_r50_d8_voc12aug"]) == 2  # a user error: one line, exit code 2
+    assert (
+        cli_main(
+            [
+                "convert",
+                "mmseg",
+                str(tmp_path / "fcn.pth"),
+                str(tmp_path / "x.pth"),
+                "--preset",
+                "mmseg_ann_r50_d8_voc12aug",
+            ]
+        )
+        == 2
+    )  # a user error: one line, exit code 2
     assert re.search(r"annkit: error: .*mis-shaped .*classifier", capsys.readouterr().err)
     assert cli_main(["convert", "mmseg", str(tmp_path / "missing.pth"), str(tmp_path / "x.pth")]) == 2
     assert "checkpoint " + str(tmp_path / "missing.pth") + " does not exist" in capsys.readouterr().err

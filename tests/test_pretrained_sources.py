@@ -10,20 +10,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_convert_mmseg_baselines import baseline_layout, mmseg_baseline_forward
 
 from annkit.cli import main as cli_main
 from annkit.models import gdrive, list_pretrained, pretrained
 from annkit.models.pretrained import CHECKPOINTS, from_pretrained, load, sha256_of
 from annkit.models.zoo import markdown_table
-from test_convert_mmseg_baselines import baseline_layout, mmseg_baseline_forward
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FILE_ID = "1lw4g41l8tX3XZsdW3WuDGDSxiI77Fw13"
-WARNING_PAGE = (f'<html><body>Google Drive can\'t scan this file for viruses.<form id="download-form" '
-                f'action="https://drive.usercontent.google.com/download" method="get">'
-                f'<input type="hidden" name="id" value="{FILE_ID}"><input type="hidden" name="export" '
-                f'value="download"><input type="hidden" name="confirm" value="t"><input type="hidden" '
-                f'name="uuid" value="abc-123"></form></body></html>')
+WARNING_PAGE = (
+    f'<html><body>Google Drive can\'t scan this file for viruses.<form id="download-form" '
+    f'action="https://drive.usercontent.google.com/download" method="get">'
+    f'<input type="hidden" name="id" value="{FILE_ID}"><input type="hidden" name="export" '
+    f'value="download"><input type="hidden" name="confirm" value="t"><input type="hidden" '
+    f'name="uuid" value="abc-123"></form></body></html>'
+)
 
 
 class _Response(io.BytesIO):
@@ -44,6 +46,7 @@ def _fake_drive(payload: bytes, seen: list[str], confirm: bool = True):
         if "drive.usercontent.google.com" in url and confirm:
             return _Response(payload, "application/octet-stream")
         return _Response(WARNING_PAGE.encode(), "text/html; charset=utf-8")
+
     return urlopen
 
 
@@ -64,6 +67,7 @@ def test_drive_failure_says_where_to_put_the_file(tmp_path, monkeypatch):
 
     def offline(url, timeout=None):
         raise OSError("[Errno -3] Temporary failure in name resolution")
+
     monkeypatch.setattr(gdrive.urllib.request, "urlopen", offline)
     with pytest.raises(RuntimeError, match=r"Without network access, download https://drive\.google\.com/open\?id="):
         from_pretrained("ann_official_r101_cityscapes_trainval", cache_dir=tmp_path)
@@ -93,11 +97,15 @@ def test_from_pretrained_baseline_reads_architecture_and_labels(tmp_path, monkey
     state = baseline_layout("aspp", num_classes=21)
     torch.save({"state_dict": state}, tmp_path / "src.pth")
     prefix = sha256_of(tmp_path / "src.pth")[:8]
-    monkeypatch.setattr(torch.hub, "download_url_to_file",
-                        lambda url, dst, **kw: shutil.copyfile(tmp_path / "src.pth", dst))
+    monkeypatch.setattr(
+        torch.hub, "download_url_to_file", lambda url, dst, **kw: shutil.copyfile(tmp_path / "src.pth", dst)
+    )
     row = CHECKPOINTS["deeplabv3_r50-d8_512x512_20k_voc12aug"]
-    monkeypatch.setitem(CHECKPOINTS, "deeplabv3_r50-d8_512x512_20k_voc12aug",
-                        type(row)(**{**row.__dict__, "url": row.url.replace("596905ef", prefix)}))
+    monkeypatch.setitem(
+        CHECKPOINTS,
+        "deeplabv3_r50-d8_512x512_20k_voc12aug",
+        type(row)(**{**row.__dict__, "url": row.url.replace("596905ef", prefix)}),
+    )
     model = from_pretrained("deeplabv3_r50-d8_512x512_20k_voc12aug", cache_dir=tmp_path / "hub")
     assert model.config.head.name == "aspp" and model.config.classes[15] == "person"
     images = torch.randn(1, 3, 41, 50)
@@ -108,8 +116,7 @@ def test_from_pretrained_baseline_reads_architecture_and_labels(tmp_path, monkey
 def test_list_pretrained_and_readme_table_agree():
     rows = list_pretrained()
     assert {r["name"] for r in rows} == set(CHECKPOINTS)
-    assert {r["family"] for r in list_pretrained(dataset="voc12aug")} >= {"ann", "fcn", "psp", "deeplabv3",
-                                                                          "nonlocal"}
+    assert {r["family"] for r in list_pretrained(dataset="voc12aug")} >= {"ann", "fcn", "psp", "deeplabv3", "nonlocal"}
     readme = README.read_text()
     table = re.search(r"<!-- pretrained-table:start -->\n(.*?)\n<!-- pretrained-table:end -->", readme, re.S)
     assert table is not None, "README lacks the pretrained-table markers"

@@ -68,7 +68,13 @@ def test_mmseg_voc_resizes_portrait_to_fit_2048x512_and_scores_at_original_size(
     assert model.sizes == [(683, 512)] and probabilities.shape == (1, 2, 500, 375)
     multi = EvalConfig.from_protocol(protocol("mmseg_voc12aug").multi_scale())
     assert [inference_size(500, 375, multi, r) for r in multi.scales] == [
-        (341, 256), (512, 384), (683, 512), (853, 640), (1024, 768), (1195, 896)]  # bound (int(2048r), int(512r))
+        (341, 256),
+        (512, 384),
+        (683, 512),
+        (853, 640),
+        (1024, 768),
+        (1195, 896),
+    ]  # bound (int(2048r), int(512r))
     assert multi.flip
 
 
@@ -79,8 +85,9 @@ def test_mmseg_769_slides_over_the_2049x1025_image() -> None:
     # 1025×2049: rows (1025 − 769 + 512)//513 + 1 = 2, columns (2049 − 769 + 512)//513 + 1 = 4
     assert model.sizes == [(769, 769)] * 8
     whole = Recorder()
-    predict_probabilities(whole, torch.zeros(1, 3, 1024, 2048),
-                          EvalConfig.from_protocol(protocol("mmseg_cityscapes_512x1024")), 2)
+    predict_probabilities(
+        whole, torch.zeros(1, 3, 1024, 2048), EvalConfig.from_protocol(protocol("mmseg_cityscapes_512x1024")), 2
+    )
     assert whole.sizes == [(1024, 2048)]
 
 
@@ -98,8 +105,9 @@ def test_logits_return_to_the_original_size_with_the_protocols_align_corners() -
     config = EvalConfig(resize=(40, 20), align_corners=True)  # 10×7 → 20×14
     model = Recorder()
     probabilities = predict_probabilities(model, images, config, 2)
-    expected = torch.nn.functional.interpolate(model(torch.zeros(1, 3, 20, 14)), size=(10, 7), mode="bilinear",
-                                               align_corners=True).softmax(1)
+    expected = torch.nn.functional.interpolate(
+        model(torch.zeros(1, 3, 20, 14)), size=(10, 7), mode="bilinear", align_corners=True
+    ).softmax(1)
     assert torch.allclose(probabilities, expected)
 
 
@@ -107,12 +115,15 @@ def stored_to_ids(dataset: str, stored: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(DATASETS[dataset].labels(Path("planted.png"), stored.astype(np.uint8)).astype(np.int64))
 
 
-@pytest.mark.parametrize("dataset, stored, classes", [
-    ("cityscapes", (7, 8, 11, 0), (0, 1, 2)),          # road, sidewalk, building; label id 0 (unlabeled) → 255
-    ("ade20k", (1, 2, 3, 0), (0, 1, 2)),               # wall, building, sky; 0 ("other") → 255
-    ("pascal_context_59", (1, 2, 3, 0), (0, 1, 2)),    # aeroplane, bicycle, bird; 0 → 255
-    ("pascal_context", (0, 1, 2, 255), (0, 1, 2)),     # background scored; 255 ignored
-])
+@pytest.mark.parametrize(
+    "dataset, stored, classes",
+    [
+        ("cityscapes", (7, 8, 11, 0), (0, 1, 2)),  # road, sidewalk, building; label id 0 (unlabeled) → 255
+        ("ade20k", (1, 2, 3, 0), (0, 1, 2)),  # wall, building, sky; 0 ("other") → 255
+        ("pascal_context_59", (1, 2, 3, 0), (0, 1, 2)),  # aeroplane, bicycle, bird; 0 → 255
+        ("pascal_context", (0, 1, 2, 255), (0, 1, 2)),  # background scored; 255 ignored
+    ],
+)
 def test_planted_confusion_matrix_gives_hand_computed_ious(dataset: str, stored: tuple, classes: tuple) -> None:
     a, b, c = classes
     num_classes = DATASETS[dataset].num_classes
@@ -137,12 +148,40 @@ def test_eval_needs_only_data_for_a_model_with_a_protocol(tmp_path: Path, capsys
     tiny = EvalProtocol("tiny_cityscapes", "cityscapes", resize=(32, 16), source="test")
     model = build("tiny_ann", num_classes=19, protocol=tiny.to_dict())
     save(model, tmp_path / "m.pt")
-    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--data", str(tmp_path / "data"),
-                 "--device", "cpu", "--json", str(tmp_path / "scores.json")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(tmp_path / "m.pt"),
+                "--data",
+                str(tmp_path / "data"),
+                "--device",
+                "cpu",
+                "--json",
+                str(tmp_path / "scores.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "(cityscapes val, whole, resize [32, 16]" in out and "protocol tiny_cityscapes: test" in out
     assert "differs from the protocol" not in out
-    assert main(["eval", "--checkpoint", str(tmp_path / "m.pt"), "--data", str(tmp_path / "data"),
-                 "--device", "cpu", "eval.max_images=1", "eval.flip=true"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(tmp_path / "m.pt"),
+                "--data",
+                str(tmp_path / "data"),
+                "--device",
+                "cpu",
+                "eval.max_images=1",
+                "eval.flip=true",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "differs from the protocol: eval.flip = True, protocol: False" in out and "first 1 images" in out

@@ -16,15 +16,39 @@ from annkit.data import SynthConfig, write_synthetic
 from annkit.engine import TrainingError
 from annkit.engine.launch import train_runs
 
-TINY = SynthConfig(size=48, cue_size=6, cue_distance=6, object_min=6, object_max=12, min_objects=1,
-                   max_objects=2, num_train=16, num_val=3)
+TINY = SynthConfig(
+    size=48,
+    cue_size=6,
+    cue_distance=6,
+    object_min=6,
+    object_max=12,
+    min_objects=1,
+    max_objects=2,
+    num_train=16,
+    num_val=3,
+)
 
 
 def test_quickstart_writes_the_report(tmp_path):
     write_synthetic(tmp_path / "data" / "synthetic", TINY)
     out = tmp_path / "quick"
-    assert cli(["quickstart", "--out", str(out), "--data-root", str(tmp_path / "data"), "--iterations", "2",
-                "--no-progress", "--threads", "1"]) == 0
+    assert (
+        cli(
+            [
+                "quickstart",
+                "--out",
+                str(out),
+                "--data-root",
+                str(tmp_path / "data"),
+                "--iterations",
+                "2",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     for name in ("report.md", "learning_curves.png", "samples.png", "attention.png", "results.json"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
@@ -60,9 +84,23 @@ def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
     """A real quickstart, a real signal: both training processes end with it (before: they ran on as orphans).
     SIGTERM and SIGHUP are caught and the trainings stopped; after SIGKILL the kernel stops them (PDEATHSIG)."""
     write_synthetic(tmp_path / "data" / "synthetic", TINY)
-    quickstart = subprocess.Popen([sys.executable, "-m", "annkit", "quickstart", "--out", str(tmp_path / "quick"),
-                                   "--data-root", str(tmp_path / "data"), "--iterations", "100000", "--no-progress"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quickstart = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "annkit",
+            "quickstart",
+            "--out",
+            str(tmp_path / "quick"),
+            "--data-root",
+            str(tmp_path / "data"),
+            "--iterations",
+            "100000",
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     logs = [tmp_path / "quick" / preset / "metrics.jsonl" for preset in ("tiny_ann", "tiny_fcn")]
     deadline = time.monotonic() + 300
     while not all(log.is_file() for log in logs) and quickstart.poll() is None and time.monotonic() < deadline:

@@ -9,10 +9,10 @@ import types
 import numpy as np
 import pytest
 import torch
+from test_convert_mmseg import mmseg_forward, mmseg_layout
 
 from annkit.models.pretrained import convert_mmseg_checkpoint
 from annkit.models.safe_load import Opaque, load_weights_entry
-from test_convert_mmseg import mmseg_forward, mmseg_layout
 
 SMALL = dict(channels=64, project=32, aux_channels=32)
 RAN: list[str] = []  # what the fake mmengine classes executed
@@ -58,8 +58,15 @@ def fake_mmengine(monkeypatch):
 def _mmengine_checkpoint(path, state):
     hub = MessageHub()
     hub.log_scalars = {"train/loss": HistoryBuffer(np.array([0.5, 0.4]))}
-    torch.save({"meta": {"dataset_meta": {"classes": ("a", "b")}, "seed": np.int64(3)}, "state_dict": state,
-                "message_hub": hub, "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]}}, path)
+    torch.save(
+        {
+            "meta": {"dataset_meta": {"classes": ("a", "b")}, "seed": np.int64(3)},
+            "state_dict": state,
+            "message_hub": hub,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 0.01}]},
+        },
+        path,
+    )
 
 
 def test_mmengine_training_checkpoint_loads_without_running_its_code(tmp_path, fake_mmengine):
@@ -82,8 +89,11 @@ def test_mmengine_training_checkpoint_loads_without_running_its_code(tmp_path, f
 def test_legacy_format_with_numpy_scalars(tmp_path, fake_mmengine):
     """The official ANN files: torch < 1.6 (non-zip) format, numpy scalars in ``runner_state``."""
     state = {"module.w": torch.randn(3)}
-    torch.save({"state_dict": state, "runner_state": {"max_performance": np.float64(0.799)},
-                "hub": HistoryBuffer([1])}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+    torch.save(
+        {"state_dict": state, "runner_state": {"max_performance": np.float64(0.799)}, "hub": HistoryBuffer([1])},
+        tmp_path / "legacy.pth",
+        _use_new_zipfile_serialization=False,
+    )
     checkpoint, replaced = load_weights_entry(tmp_path / "legacy.pth")
     assert RAN == [] and torch.equal(checkpoint["state_dict"]["module.w"], state["module.w"])
     assert isinstance(checkpoint["runner_state"]["max_performance"], Opaque) and len(replaced) >= 2
@@ -100,6 +110,7 @@ def test_blocklisted_modules_stay_refused(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.getcwd, ())
 
     torch.save({"state_dict": {}, "x": Evil()}, tmp_path / "evil.pth")

@@ -10,9 +10,23 @@ matplotlib.use("Agg")
 from annkit.cli import main  # noqa: E402
 from annkit.models import build, save  # noqa: E402
 from annkit.nn import IdentitySampler, PyramidSampler  # noqa: E402
-from annkit.viz import (BlockAttention, Capture, anchor_mass, backproject, capture_attention, class_mean_attention,  # noqa: E402
-                        entropy_map, level_grids, plot_backprojection, plot_class_attention, plot_entropy,
-                        plot_level_grids, plot_query, plot_top_anchors, plot_versus_nonlocal)
+from annkit.viz import (  # noqa: E402
+    BlockAttention,
+    Capture,
+    anchor_mass,
+    backproject,
+    capture_attention,
+    class_mean_attention,
+    entropy_map,
+    level_grids,
+    plot_backprojection,
+    plot_class_attention,
+    plot_entropy,
+    plot_level_grids,
+    plot_query,
+    plot_top_anchors,
+    plot_versus_nonlocal,
+)
 from annkit.viz.classes import class_palette, default_class_names  # noqa: E402
 from annkit.viz.explorer import explorer_payload, standalone_html  # noqa: E402
 from annkit.viz.plots import place_labels, prediction_overlay  # noqa: E402
@@ -76,9 +90,11 @@ def test_planted_attention_highlights_exactly_that_rectangle(capture):
     planted = 73  # an anchor of the 8×8 level
     weights = torch.zeros_like(real.weights)
     weights[:, planted] = 1.0
-    forced = Capture(capture.image, capture.prediction,
-                     {"planted": BlockAttention("planted", weights, real.query_size, real.key_size, real.geometry,
-                                                real.image_size)})
+    forced = Capture(
+        capture.image,
+        capture.prediction,
+        {"planted": BlockAttention("planted", weights, real.query_size, real.key_size, real.geometry, real.image_size)},
+    )
     fig = plot_query(forced, "planted", (40, 30))
     drawn = np.asarray(fig.axes[1].images[-1].get_array())  # the heat layer over the image
     y0, x0, y1, x1 = real.boxes[planted].tolist()
@@ -91,6 +107,7 @@ def test_planted_attention_highlights_exactly_that_rectangle(capture):
     assert listing[1] == "#1 1.000  8×8 level, row 3, col 3"  # anchor 73 = 1 + 9 + 36 + 27, 27 = 3·8 + 3
     assert fig.axes[2].get_xlim() == (0, 104) and fig.axes[2].get_ylim() == (72, 0)  # boxes leave the axes as they are
     import matplotlib.pyplot as plt
+
     plt.close(fig)
 
 
@@ -120,11 +137,22 @@ def test_every_figure_renders_with_agg(capture, tmp_path):
         plot_backprojection(capture.image, row, attention.geometry, attention.key_size, (50, 30)),
         plot_backprojection(capture.image, row, attention.geometry, attention.key_size, (50, 30), "level"),
         plot_top_anchors(capture.image, row, attention.image_boxes, (50, 30), k=4, geometry=attention.geometry),
-        plot_versus_nonlocal(capture.image, row, attention.geometry, attention.key_size,
-                             torch.softmax(torch.randn(attention.weights.shape[0]), 0), attention.query_size),
+        plot_versus_nonlocal(
+            capture.image,
+            row,
+            attention.geometry,
+            attention.key_size,
+            torch.softmax(torch.randn(attention.weights.shape[0]), 0),
+            attention.query_size,
+        ),
         plot_entropy(capture.image, attention.weights, attention.query_size),
-        plot_class_attention(class_mean_attention(attention.weights, capture.prediction, attention.query_size,
-                                                  int(capture.prediction[0, 0])), attention.geometry, "bg"),
+        plot_class_attention(
+            class_mean_attention(
+                attention.weights, capture.prediction, attention.query_size, int(capture.prediction[0, 0])
+            ),
+            attention.geometry,
+            "bg",
+        ),
         plot_query(capture, "head.fusion", (10, 60), level=2, normalize="level", overlay=True),
     ]
     for i, fig in enumerate(figures):
@@ -147,7 +175,7 @@ def test_explorer_payload_carries_the_capture_at_float16_precision(capture):
     labels = np.frombuffer(base64.b64decode(payload["captures"][0]["prediction"]), np.uint8)
     assert np.array_equal(labels, capture.prediction.numpy().reshape(-1))
     page = standalone_html(payload)
-    assert "<script type=\"module\">" in page and "https://" not in page and "http://" not in page
+    assert '<script type="module">' in page and "https://" not in page and "http://" not in page
     other = Capture(torch.rand(3, 72, 104), capture.prediction, capture.blocks, capture.class_names)
     with pytest.raises(ValueError, match="same image"):
         explorer_payload([capture, other])
@@ -181,7 +209,12 @@ def test_explorer_widget_point_and_row(capture):
 
 def test_class_colours_follow_the_dataset():
     assert default_class_names(21)[15] == "person" and default_class_names(5) == (
-        "background", "red", "green", "blue", "yellow")
+        "background",
+        "red",
+        "green",
+        "blue",
+        "yellow",
+    )
     palette = class_palette(default_class_names(5))
     assert palette[1].tolist() == [230, 30, 30] and palette[3].tolist() == [35, 70, 235]  # red is red, blue blue
     assert class_palette(default_class_names(21))[15].tolist() == [192, 128, 128]  # VOC's person
@@ -210,7 +243,8 @@ def test_level_grids_share_one_colour_scale_unless_asked(capture):
     assert {image.get_clim() for ax in shared.axes[:4] for image in ax.images} == {(0, row.max())}
     per_level = plot_level_grids(row, attention.geometry, scale="level")
     assert [ax.images[0].get_clim()[1] for ax in per_level.axes if ax.images] == pytest.approx(
-        [grid.max() for grid in level_grids(row, attention.geometry)])
+        [grid.max() for grid in level_grids(row, attention.geometry)]
+    )
     plt.close("all")
 
 
@@ -222,20 +256,82 @@ def test_cli_viz_attention(model, tmp_path, capsys):
     image = tmp_path / "in.png"
     Image.fromarray((np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)).save(image)
     out = tmp_path / "fig.png"
-    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image),
-                 "--point", "20", "10", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(image),
+                "--point",
+                "20",
+                "10",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.stat().st_size > 10_000
-    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image),
-                 "--point", "60", "10", "--out", str(out)]) == 2  # a user error: one line, exit code 2
+    assert (
+        main(
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(image),
+                "--point",
+                "60",
+                "10",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )  # a user error: one line, exit code 2
     assert "outside the 56×40 image" in capsys.readouterr().err
     page = tmp_path / "page.html"
-    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image), "--html", str(page),
-                 "--versus", "head.context"]) == 0
+    assert (
+        main(
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(image),
+                "--html",
+                str(page),
+                "--versus",
+                "head.context",
+            ]
+        )
+        == 0
+    )
     text = page.read_text()
     assert '"block":"head.fusion"' in text and '"block":"head.context"' in text and "export default" in text
     capsys.readouterr()
-    assert main(["viz", "attention", "--checkpoint", str(checkpoint), "--image", str(image), "--html", str(page),
-                 "--block", "x"]) == 2
+    assert (
+        main(
+            [
+                "viz",
+                "attention",
+                "--checkpoint",
+                str(checkpoint),
+                "--image",
+                str(image),
+                "--html",
+                str(page),
+                "--block",
+                "x",
+            ]
+        )
+        == 2
+    )
     assert "no block 'x'; blocks: head.fusion (AFNB), head.context (APNB)" in capsys.readouterr().err
 
 
@@ -243,8 +339,14 @@ def test_cli_viz_attention_help_names_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["viz", "attention", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for phrase in ("--image IMG the input image", "--out FIG.png write the static figure", "--top-k K how many",
-                   "--device DEVICE where the model runs", "default: head.fusion, the AFNB", "--list-blocks"):
+    for phrase in (
+        "--image IMG the input image",
+        "--out FIG.png write the static figure",
+        "--top-k K how many",
+        "--device DEVICE where the model runs",
+        "default: head.fusion, the AFNB",
+        "--list-blocks",
+    ):
         assert phrase in text
 
 

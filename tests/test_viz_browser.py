@@ -24,7 +24,6 @@ except BrowserUnavailable as missing:
 from annkit.viz.browser import colour_indices, drawn_heat, headless_chrome, hover, open_explorer  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def capture():
     torch.manual_seed(0)
@@ -63,19 +62,25 @@ def test_standalone_page_follows_the_pointer_and_draws_the_backprojection(captur
     before = drawn_heat(driver, root).copy()
     for x, y, view in ((100, 70, 0), (20, 80, 1)):  # either view of a panel moves the query for every panel
         hover(driver, root, x, y, panel=0, view=view)
-        assert driver.execute_script("return [arguments[0].annkitExplorer.x, arguments[0].annkitExplorer.y]",
-                                     root) == pytest.approx([x + 0.5, y + 0.5], abs=0.6)
+        assert driver.execute_script(
+            "return [arguments[0].annkitExplorer.x, arguments[0].annkitExplorer.y]", root
+        ) == pytest.approx([x + 0.5, y + 0.5], abs=0.6)
         assert not np.array_equal(drawn_heat(driver, root), before)
         assert_draws_reference(driver, root, capture, "head.fusion", x, y, 0, payload["colormap"])
         assert_draws_reference(driver, root, capture, "head.context", x, y, 1, payload["colormap"])  # in sync
-    rows = driver.execute_script("return Array.from(arguments[0].querySelectorAll('.ak-top')[0].rows)"
-                                 ".slice(1).map((r) => r.cells[2].textContent)", root)
+    rows = driver.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('.ak-top')[0].rows)"
+        ".slice(1).map((r) => r.cells[2].textContent)",
+        root,
+    )
     best = np.sort(capture.blocks["head.fusion"].row(20, 80).numpy())[::-1][:5]
     assert [float(w) for w in rows] == pytest.approx(best, rel=2e-3)  # listed weights: 3 significant digits
     driver.execute_script(  # one pyramid level (8×8), each level rescaled to sum to 1: as plot_query draws it
         "const level = arguments[0].querySelector('.ak-level'), e = arguments[0].annkitExplorer;"
         "level.value = '3'; level.dispatchEvent(new Event('change'));"
-        "e.normalize.value = 'level'; e.normalize.dispatchEvent(new Event('change'));", root)
+        "e.normalize.value = 'level'; e.normalize.dispatchEvent(new Event('change'));",
+        root,
+    )
     assert_draws_reference(driver, root, capture, "head.fusion", 20, 80, 0, payload["colormap"], 3, "level")
     assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
@@ -97,9 +102,15 @@ def test_notebook_exported_to_html_keeps_a_working_explorer(capture, driver, tmp
     kinds = [sorted(output.data) for output in captured.outputs]
     assert kinds == [["application/vnd.jupyter.widget-view+json", "text/plain"], ["text/html", "text/plain"]]
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell("explore_attention(capture)", outputs=[
-        nbformat.v4.new_output("display_data", data=output.data, metadata=output.metadata)
-        for output in captured.outputs])]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "explore_attention(capture)",
+            outputs=[
+                nbformat.v4.new_output("display_data", data=output.data, metadata=output.metadata)
+                for output in captured.outputs
+            ],
+        )
+    ]
     body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
     page = tmp_path / "exported.html"
     page.write_text(body)

@@ -76,10 +76,20 @@ def mmseg_cases(h: int, w: int, batch: int, channels: int | None, key: int) -> l
     afnb = AFNB(low_c, high_c, high_c, key, key, dropout=0.0, key_bias=False, zero_init_out=False)
     n = h * w
     return [
-        Case("mmseg", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,), n * n,
-             2 * n * n * key, True),
-        Case("mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n,
-             2 * n * n * key),
+        Case(
+            "mmseg",
+            "non-local",
+            "non-local explicit N×N",
+            nonlocal_block,
+            nonlocal_block.reference,
+            (x,),
+            n * n,
+            2 * n * n * key,
+            True,
+        ),
+        Case(
+            "mmseg", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n, 2 * n * n * key
+        ),
         Case("mmseg", "APNB", "APNB reference", apnb, apnb.reference, (x,)),
         Case("mmseg", "APNB", "APNB annkit", apnb, apnb, (x,)),
         Case("mmseg", "AFNB", "AFNB reference", afnb, afnb.reference, (low, high)),
@@ -95,10 +105,27 @@ def official_cases(h: int, w: int, batch: int, channels: int | None, key: int) -
     apnb = APNB(c, c, key, key, dropout=0.0, zero_init_out=False)
     n = h * w
     return [
-        Case("official", "non-local", "non-local explicit N×N", nonlocal_block, nonlocal_block.reference, (x,),
-             n * n, 2 * n * n * key, True),
-        Case("official", "non-local", "non-local fused SDPA", nonlocal_block, nonlocal_block, (x,), n * n,
-             2 * n * n * key),
+        Case(
+            "official",
+            "non-local",
+            "non-local explicit N×N",
+            nonlocal_block,
+            nonlocal_block.reference,
+            (x,),
+            n * n,
+            2 * n * n * key,
+            True,
+        ),
+        Case(
+            "official",
+            "non-local",
+            "non-local fused SDPA",
+            nonlocal_block,
+            nonlocal_block,
+            (x,),
+            n * n,
+            2 * n * n * key,
+        ),
         Case("official", "APNB", "APNB reference", apnb, lambda t: apnb.context(t, reference=True), (x,)),
         Case("official", "APNB", "APNB annkit", apnb, apnb.context, (x,)),
     ]
@@ -109,9 +136,11 @@ def _call(case: Case, device: torch.device, dtype: torch.dtype, backward: bool) 
     case.module.to(device=device, dtype=dtype).train(backward)
     inputs = [t.to(device=device, dtype=dtype).requires_grad_(backward) for t in case.inputs]
     if not backward:
+
         def infer():
             with torch.no_grad():
                 return case.run(*inputs)
+
         return infer
     upstream = case.run(*inputs).detach().normal_()
 
@@ -119,6 +148,7 @@ def _call(case: Case, device: torch.device, dtype: torch.dtype, backward: bool) 
         for p in [*case.module.parameters(), *inputs]:
             p.grad = None
         case.run(*inputs).backward(upstream)
+
     return train_step
 
 
@@ -135,9 +165,17 @@ def _skip_reason(case: Case, dtype: torch.dtype, backward: bool, max_map_bytes: 
     return ""
 
 
-def measure(case: Case, size: str, device: torch.device, dtype: torch.dtype, backward: bool,
-            min_run_time: float, reference: Tensor | None, max_map_bytes: float,
-            max_macs: float) -> tuple[Result, Tensor | None]:
+def measure(
+    case: Case,
+    size: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    backward: bool,
+    min_run_time: float,
+    reference: Tensor | None,
+    max_map_bytes: float,
+    max_macs: float,
+) -> tuple[Result, Tensor | None]:
     """Profile (FLOPs, memory, kernels; doubles as the warm-up) and time one case; returns its result and its
     output (float32), compared with ``reference``."""
     mode = "forward+backward" if backward else "forward"
@@ -155,28 +193,62 @@ def measure(case: Case, size: str, device: torch.device, dtype: torch.dtype, bac
     diff = None if reference is None else (output - reference).abs().max().item()
     # inputs exist before the call, so the peak never includes them; inference also keeps its output
     beyond = None if backward else (profile.peak_bytes - profile.result_bytes) / 2**20
-    return Result(case.suite, case.group, case.impl, size, mode, timing.median * 1e3, timing.iqr * 1e3,
-                  profile.flops / 1e9, profile.flops / timing.median / 1e9, profile.peak_bytes / 2**20, beyond,
-                  diff, profile.attention_kernels), output
+    return Result(
+        case.suite,
+        case.group,
+        case.impl,
+        size,
+        mode,
+        timing.median * 1e3,
+        timing.iqr * 1e3,
+        profile.flops / 1e9,
+        profile.flops / timing.median / 1e9,
+        profile.peak_bytes / 2**20,
+        beyond,
+        diff,
+        profile.attention_kernels,
+    ), output
 
 
 SUITES = {"mmseg": (mmseg_cases, True), "official": (official_cases, False)}  # builder, backward by default
 
 
-def run(sizes, suites, modes, batch, channels, key, device, dtype, min_run_time, max_map_gib, max_gmac,
-        echo: Callable[[Result], None] = lambda r: None) -> list[Result]:
+def run(
+    sizes,
+    suites,
+    modes,
+    batch,
+    channels,
+    key,
+    device,
+    dtype,
+    min_run_time,
+    max_map_gib,
+    max_gmac,
+    echo: Callable[[Result], None] = lambda r: None,
+) -> list[Result]:
     """Measure every case of ``suites`` at ``sizes``; the first case of a group is the group's reference."""
     results = []
     for h, w in sizes:
         for suite in suites:
             build, suite_backward = SUITES[suite]
-            for backward in ([suite_backward] if modes == "suite" else
-                             [False, True] if modes == "both" else [modes == "backward"]):
+            for backward in (
+                [suite_backward] if modes == "suite" else [False, True] if modes == "both" else [modes == "backward"]
+            ):
                 torch.manual_seed(0)
                 references: dict[str, Tensor] = {}
                 for case in build(h, w, batch, channels, key):
-                    result, output = measure(case, f"{h}x{w}", device, dtype, backward, min_run_time,
-                                             references.get(case.group), max_map_gib * 2**30, max_gmac * 1e9)
+                    result, output = measure(
+                        case,
+                        f"{h}x{w}",
+                        device,
+                        dtype,
+                        backward,
+                        min_run_time,
+                        references.get(case.group),
+                        max_map_gib * 2**30,
+                        max_gmac * 1e9,
+                    )
                     if output is not None:
                         references.setdefault(case.group, output)
                     del output
@@ -187,21 +259,62 @@ def run(sizes, suites, modes, batch, channels, key, device, dtype, min_run_time,
 
 # (suite, mode, slower impl, faster impl, quantity, {size: target}, label)
 RATIOS = [
-    ("mmseg", "forward+backward", "APNB reference", "APNB annkit", "time", {"128x256": 2.0, "64x128": 1.6},
-     "APNB train step, annkit vs reference"),
-    ("mmseg", "forward+backward", "AFNB reference", "AFNB annkit", "time", {},
-     "AFNB train step, annkit vs reference"),
+    (
+        "mmseg",
+        "forward+backward",
+        "APNB reference",
+        "APNB annkit",
+        "time",
+        {"128x256": 2.0, "64x128": 1.6},
+        "APNB train step, annkit vs reference",
+    ),
+    ("mmseg", "forward+backward", "AFNB reference", "AFNB annkit", "time", {}, "AFNB train step, annkit vs reference"),
     ("official", "forward", "APNB reference", "APNB annkit", "time", {}, "APNB inference, annkit vs reference"),
-    ("official", "forward", "non-local explicit N×N", "APNB annkit", "time", {"128x256": 15.0},
-     "APNB annkit vs explicit non-local, time"),
-    ("official", "forward", "non-local fused SDPA", "APNB annkit", "time", {"128x256": 5.0},
-     "APNB annkit vs fused-SDPA non-local, time"),
-    ("official", "forward", "non-local explicit N×N", "APNB annkit", "memory", {"128x256": 50.0},
-     "APNB annkit vs explicit non-local, memory beyond in/out"),
-    ("official", "forward", "non-local explicit N×N", "APNB reference", "time", {},
-     "the paper's comparison, time (paper: ~6× on a GPU)"),
-    ("official", "forward", "non-local explicit N×N", "APNB reference", "memory", {},
-     "the paper's comparison, memory (paper: ~28× on a GPU)"),
+    (
+        "official",
+        "forward",
+        "non-local explicit N×N",
+        "APNB annkit",
+        "time",
+        {"128x256": 15.0},
+        "APNB annkit vs explicit non-local, time",
+    ),
+    (
+        "official",
+        "forward",
+        "non-local fused SDPA",
+        "APNB annkit",
+        "time",
+        {"128x256": 5.0},
+        "APNB annkit vs fused-SDPA non-local, time",
+    ),
+    (
+        "official",
+        "forward",
+        "non-local explicit N×N",
+        "APNB annkit",
+        "memory",
+        {"128x256": 50.0},
+        "APNB annkit vs explicit non-local, memory beyond in/out",
+    ),
+    (
+        "official",
+        "forward",
+        "non-local explicit N×N",
+        "APNB reference",
+        "time",
+        {},
+        "the paper's comparison, time (paper: ~6× on a GPU)",
+    ),
+    (
+        "official",
+        "forward",
+        "non-local explicit N×N",
+        "APNB reference",
+        "memory",
+        {},
+        "the paper's comparison, memory (paper: ~28× on a GPU)",
+    ),
 ]
 
 
@@ -217,9 +330,20 @@ def ratios(results: list[Result]) -> list[dict[str, object]]:
                 continue
             value = a.time_ms / b.time_ms if quantity == "time" else a.beyond_io_mib / max(b.beyond_io_mib, 1e-6)
             target = targets.get(size)
-            out.append({"label": label, "suite": suite, "size": size, "mode": mode, "quantity": quantity,
-                        "slower": slow, "faster": fast, "ratio": value, "target": target,
-                        "met": None if target is None else value >= target})
+            out.append(
+                {
+                    "label": label,
+                    "suite": suite,
+                    "size": size,
+                    "mode": mode,
+                    "quantity": quantity,
+                    "slower": slow,
+                    "faster": fast,
+                    "ratio": value,
+                    "target": target,
+                    "met": None if target is None else value >= target,
+                }
+            )
     return out
 
 
@@ -231,14 +355,18 @@ def format_result(r: Result) -> str:
     """One table row."""
     diff = "ref" if r.max_abs_diff is None and r.time_ms is not None else _fmt(r.max_abs_diff, ".1e")
     kernels = ",".join(k.removeprefix("_scaled_dot_product_").removesuffix("_for_cpu") for k in r.attention_kernels)
-    row = (f"{r.suite:8} {r.impl:24} {r.size:>8} {r.mode:16} {_fmt(r.time_ms, '10.1f')} "
-           f"{_fmt(r.gflop, '9.2f')} {_fmt(r.gflops_per_s, '8.1f')} {_fmt(r.peak_mib, '9.1f')} "
-           f"{_fmt(r.beyond_io_mib, '9.1f')} {diff:>8}  {kernels}")
+    row = (
+        f"{r.suite:8} {r.impl:24} {r.size:>8} {r.mode:16} {_fmt(r.time_ms, '10.1f')} "
+        f"{_fmt(r.gflop, '9.2f')} {_fmt(r.gflops_per_s, '8.1f')} {_fmt(r.peak_mib, '9.1f')} "
+        f"{_fmt(r.beyond_io_mib, '9.1f')} {diff:>8}  {kernels}"
+    )
     return row + (f"  {r.note}" if r.note else "")
 
 
-HEADER = (f"{'suite':8} {'impl':24} {'size':>8} {'mode':16} {'time ms':>10} {'GFLOP':>9} "
-          f"{'GFLOP/s':>8} {'peak MiB':>9} {'>io MiB':>9} {'max|Δ|':>8}  attention kernels")
+HEADER = (
+    f"{'suite':8} {'impl':24} {'size':>8} {'mode':16} {'time ms':>10} {'GFLOP':>9} "
+    f"{'GFLOP/s':>8} {'peak MiB':>9} {'>io MiB':>9} {'max|Δ|':>8}  attention kernels"
+)
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -262,12 +390,25 @@ def main(args: argparse.Namespace) -> int:
     env = environment(device, dtype)
     print(f"annkit bench blocks — {env['device']} {env['dtype']}, torch {env['torch']}, {env['threads']} threads")
     print(f"FLOPs: {env['flop_convention']}.  Memory: {env['memory_method']}.")
-    print("'>io MiB': allocated beyond the block's input and output (inference).  "
-          "max|Δ|: output vs the same block's first row.\n")
+    print(
+        "'>io MiB': allocated beyond the block's input and output (inference).  "
+        "max|Δ|: output vs the same block's first row.\n"
+    )
     print(HEADER)
-    results = run(sizes, suites, args.mode, args.batch, args.channels, args.key_channels, device, dtype,
-                  min_run_time, args.max_map_gib, args.max_gmac,
-                  echo=lambda r: print(format_result(r), flush=True))
+    results = run(
+        sizes,
+        suites,
+        args.mode,
+        args.batch,
+        args.channels,
+        args.key_channels,
+        device,
+        dtype,
+        min_run_time,
+        args.max_map_gib,
+        args.max_gmac,
+        echo=lambda r: print(format_result(r), flush=True),
+    )
     found = ratios(results)
     print("\nratios (measured in this run)")
     for r in found:
@@ -276,7 +417,16 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"environment": env, "args": vars(args) | {"func": None},
-                                    "results": [asdict(r) for r in results], "ratios": found}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "environment": env,
+                    "args": vars(args) | {"func": None},
+                    "results": [asdict(r) for r in results],
+                    "ratios": found,
+                },
+                indent=1,
+            )
+        )
         print(f"\nwrote {path}")
     return 0

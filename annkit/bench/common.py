@@ -60,8 +60,11 @@ def flop_counter() -> FlopCounterMode:
     Use it instead of a bare ``FlopCounterMode``: ``with flop_counter() as counter: fn()``, then
     ``counter.get_total_flops()``. The added formulas replace none the counter has; they fill its gaps.
     """
-    ops = {getattr(torch.ops.aten, name): formula for name, formula in _MISSING_FORMULAS.items()
-           if hasattr(torch.ops.aten, name)}
+    ops = {
+        getattr(torch.ops.aten, name): formula
+        for name, formula in _MISSING_FORMULAS.items()
+        if hasattr(torch.ops.aten, name)
+    }
     mapping = {op: formula for op, formula in ops.items() if op not in flop_registry}
     return FlopCounterMode(display=False, custom_mapping=mapping)
 
@@ -91,8 +94,7 @@ class Timing:
     runs: int
 
 
-def time_callable(fn: Callable[[], object], device: torch.device, min_run_time: float = 1.0,
-                  warmup: int = 1) -> Timing:
+def time_callable(fn: Callable[[], object], device: torch.device, min_run_time: float = 1.0, warmup: int = 1) -> Timing:
     """Median wall time of ``fn()`` after ``warmup`` calls, with torch.utils.benchmark on all threads."""
     for _ in range(warmup):
         fn()
@@ -171,8 +173,9 @@ def profile_call(fn: Callable[[], object], device: torch.device) -> Profile:
     return Profile(counter.get_total_flops(), peak, tensor_bytes(result), kernels, method, result)
 
 
-def gemm_flops_per_second(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048,
-                          min_run_time: float = 1.0) -> float:
+def gemm_flops_per_second(
+    device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, min_run_time: float = 1.0
+) -> float:
     """The machine's dense matmul throughput (FLOP/s, 2 per multiply-add) for n×n @ n×n, measured now."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -183,8 +186,12 @@ def gemm_flops_per_second(device: torch.device, dtype: torch.dtype = torch.float
 def environment(device: torch.device, dtype: torch.dtype) -> dict[str, object]:
     """What the numbers were measured on."""
     info: dict[str, object] = {
-        "torch": torch.__version__, "device": str(device), "dtype": str(dtype).removeprefix("torch."),
-        "threads": torch.get_num_threads(), "machine": platform.machine(), "processor": platform.processor(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
         "flop_convention": FLOP_CONVENTION,
         "memory_method": CUDA_MEMORY_METHOD if device.type == "cuda" else CPU_MEMORY_METHOD,
     }

@@ -12,8 +12,16 @@ from collections.abc import Sequence
 from annkit.nn.asymmetric import _anchors_first
 
 
-def apnb_macs(h: int, w: int, in_channels: int, out_channels: int, key_channels: int, value_channels: int,
-              pool_sizes: Sequence[int] = (1, 3, 6, 8), fused: bool = True) -> dict[str, dict[str, int]]:
+def apnb_macs(
+    h: int,
+    w: int,
+    in_channels: int,
+    out_channels: int,
+    key_channels: int,
+    value_channels: int,
+    pool_sizes: Sequence[int] = (1, 3, 6, 8),
+    fused: bool = True,
+) -> dict[str, dict[str, int]]:
     """{"reference": {step: MACs}, "annkit": {step: MACs}} for APNB (``fused``) or its context block.
 
     The annkit column makes the fast path's own choice of which projections go onto the anchors.
@@ -21,12 +29,20 @@ def apnb_macs(h: int, w: int, in_channels: int, out_channels: int, key_channels:
     n, s, levels = h * w, sum(k * k for k in pool_sizes), sum(pool_sizes)
     c, d, v = in_channels, key_channels, value_channels
     reference = {
-        "query projection": n * c * d, "key projection (same module, again)": n * c * d,
-        "value projection": n * c * v, "QKᵀ": n * s * d, "AV": n * s * v, "out projection": n * v * c,
+        "query projection": n * c * d,
+        "key projection (same module, again)": n * c * d,
+        "value projection": n * c * v,
+        "QKᵀ": n * s * d,
+        "AV": n * s * v,
+        "out projection": n * v * c,
     }
     pool = levels * n + levels * levels * h  # separable average pooling of one channel: x·colsᵀ, then rows·(…)
-    annkit = {"query/key projection (once)": n * c * d, "pool x and keys": (c + d) * pool,
-              "value projection on anchors": s * c * v, "QKᵀ": n * s * d}
+    annkit = {
+        "query/key projection (once)": n * c * d,
+        "pool x and keys": (c + d) * pool,
+        "value projection on anchors": s * c * v,
+        "QKᵀ": n * s * d,
+    }
     maps = [("out projection", c)] + ([("fusion conv, context half", out_channels)] if fused else [])
     width, folded = v, 0
     while folded < len(maps) and _anchors_first(n, s, width, maps[folded][1]):

@@ -25,12 +25,27 @@ from annkit.models import build
 from annkit.models.runtime import autocast, prepare
 
 
-def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype: str, channels_last: bool,
-        compile: bool, fold_bn: bool, mode: str, repeats: int, warmup: int, gemm_size: int) -> dict:
+def run(
+    preset: str,
+    *,
+    height: int,
+    width: int,
+    batch: int,
+    device: str,
+    dtype: str,
+    channels_last: bool,
+    compile: bool,
+    fold_bn: bool,
+    mode: str,
+    repeats: int,
+    warmup: int,
+    gemm_size: int,
+) -> dict:
     """Measure one configuration; returns a JSON-able dict (conventions in the module docstring)."""
     dev = torch.device(device)
-    runtime = RuntimeConfig(amp_dtype=None if dtype == "float32" else dtype, channels_last=channels_last,
-                            compile=compile, fold_bn=fold_bn)
+    runtime = RuntimeConfig(
+        amp_dtype=None if dtype == "float32" else dtype, channels_last=channels_last, compile=compile, fold_bn=fold_bn
+    )
     training = mode == "train"
     model = build(preset, backbone_weights=False).to(dev).train(training)
     images = torch.randn(batch, 3, height, width, device=dev)
@@ -48,6 +63,7 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
             loss.backward()
             optimizer.step()
     else:
+
         def step() -> None:
             with torch.no_grad(), autocast(runtime, dev):
                 model(images)
@@ -64,7 +80,7 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
 
     a = torch.randn(gemm_size, gemm_size, device=dev, dtype=getattr(torch, dtype))
     b = torch.randn(gemm_size, gemm_size, device=dev, dtype=getattr(torch, dtype))
-    gemm_flops = 2 * gemm_size ** 3
+    gemm_flops = 2 * gemm_size**3
     for _ in range(warmup):
         step()
     gemm_reps = max(1, round(clock(step, dev)[0] / clock(lambda: a @ b, dev)[0]))  # GEMM block ≈ one step
@@ -80,9 +96,9 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
         steps.append(clock(step, dev))
         gemms.append(tuple(t / gemm_reps for t in clock(gemm, dev)))
     if dev.type == "cuda":
-        peak_mib, memory_method = torch.cuda.max_memory_allocated(dev) / 2 ** 20, "CUDA max_memory_allocated"
+        peak_mib, memory_method = torch.cuda.max_memory_allocated(dev) / 2**20, "CUDA max_memory_allocated"
     else:
-        peak_mib, memory_method = profile.peak_bytes / 2 ** 20, "CPU: peak live tensor storages, one eager step"
+        peak_mib, memory_method = profile.peak_bytes / 2**20, "CPU: peak live tensor storages, one eager step"
     flops = profile.flops
 
     def fraction(i: int) -> float:  # median over pairs of (model FLOP/s) / (GEMM FLOP/s); i: 0 wall, 1 CPU time
@@ -90,23 +106,39 @@ def run(preset: str, *, height: int, width: int, batch: int, device: str, dtype:
 
     seconds = statistics.median(s[0] for s in steps)
     result = dict(
-        preset=preset, mode=mode, batch=batch, size=[height, width], channels_last=channels_last,
-        compile=compile, fold_bn=fold_bn and not training, environment=environment(dev, getattr(torch, dtype)),
-        seconds_per_step=seconds, images_per_second=batch / seconds, repeats=repeats,
-        model_gflops=flops / 1e9, flop_convention=FLOP_CONVENTION, model_gflops_per_second=flops / seconds / 1e9,
-        gemm_size=gemm_size, gemm_gflops_per_second=gemm_flops / statistics.median(g[0] for g in gemms) / 1e9,
-        gemm_fraction=fraction(0), gemm_fraction_pairs=[(flops / s[0]) / (gemm_flops / g[0])
-                                                        for s, g in zip(steps, gemms)],
+        preset=preset,
+        mode=mode,
+        batch=batch,
+        size=[height, width],
+        channels_last=channels_last,
+        compile=compile,
+        fold_bn=fold_bn and not training,
+        environment=environment(dev, getattr(torch, dtype)),
+        seconds_per_step=seconds,
+        images_per_second=batch / seconds,
+        repeats=repeats,
+        model_gflops=flops / 1e9,
+        flop_convention=FLOP_CONVENTION,
+        model_gflops_per_second=flops / seconds / 1e9,
+        gemm_size=gemm_size,
+        gemm_gflops_per_second=gemm_flops / statistics.median(g[0] for g in gemms) / 1e9,
+        gemm_fraction=fraction(0),
+        gemm_fraction_pairs=[(flops / s[0]) / (gemm_flops / g[0]) for s, g in zip(steps, gemms)],
         gemm_fraction_cpu_time=fraction(1) if dev.type == "cpu" else None,
-        peak_memory_mib=peak_mib, memory_method=memory_method,
+        peak_memory_mib=peak_mib,
+        memory_method=memory_method,
     )
     if not training:
         with torch.no_grad(), autocast(runtime, dev):
             features = model.backbone(images)
             model.head(features)
             head_seconds = statistics.median(clock(lambda: model.head(features), dev)[0] for _ in range(repeats))
-        result.update(head_seconds=head_seconds, head_time_share=head_seconds / seconds,
-                      head_gflops=head_flops / 1e9, head_flop_share=head_flops / flops)
+        result.update(
+            head_seconds=head_seconds,
+            head_time_share=head_seconds / seconds,
+            head_gflops=head_flops / 1e9,
+            head_flop_share=head_flops / flops,
+        )
     return result
 
 
@@ -127,8 +159,10 @@ def report(result: dict) -> str:
         f"  peak memory {result['peak_memory_mib']:.0f} MiB ({result['memory_method']})",
     ]
     if "head_time_share" in result:
-        lines.append(f"  head: {result['head_time_share']:.1%} of the time, {result['head_flop_share']:.1%} of the "
-                     f"FLOPs ({result['head_gflops']:.1f} GFLOP, {result['head_seconds'] * 1e3:.1f} ms)")
+        lines.append(
+            f"  head: {result['head_time_share']:.1%} of the time, {result['head_flop_share']:.1%} of the "
+            f"FLOPs ({result['head_gflops']:.1f} GFLOP, {result['head_seconds'] * 1e3:.1f} ms)"
+        )
     return "\n".join(lines)
 
 
@@ -137,10 +171,21 @@ def main(args: argparse.Namespace) -> int:
     height, width = (int(v) for v in args.size.lower().split("x"))
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(args.preset, height=height, width=width, batch=args.batch, device=args.device, dtype=args.dtype,
-                 channels_last=args.channels_last, compile=args.compile, fold_bn=not args.no_fold_bn,
-                 mode=args.mode, repeats=args.repeats, warmup=args.warmup,
-                 gemm_size=args.gemm_size or (8192 if args.device.startswith("cuda") else 2048))
+    result = run(
+        args.preset,
+        height=height,
+        width=width,
+        batch=args.batch,
+        device=args.device,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        fold_bn=not args.no_fold_bn,
+        mode=args.mode,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        gemm_size=args.gemm_size or (8192 if args.device.startswith("cuda") else 2048),
+    )
     print(report(result))
     if args.json:
         with open(args.json, "w") as file:

@@ -33,8 +33,9 @@ from annkit.models import build, prepare
 ENGINES = ("eager", "eager+fold", "onnxruntime")
 
 
-def run(preset: str, *, height: int, width: int, repeats: int, warmup: int, seed: int = 0,
-        threads: int | None = None) -> dict:
+def run(
+    preset: str, *, height: int, width: int, repeats: int, warmup: int, seed: int = 0, threads: int | None = None
+) -> dict:
     """Time the three engines on one preset; returns a JSON-able dict (conventions in the module docstring)."""
     cpu = torch.device("cpu")
     model = randomize_weights(build(preset, backbone_weights=False), seed).eval()
@@ -48,6 +49,7 @@ def run(preset: str, *, height: int, width: int, repeats: int, warmup: int, seed
         def call() -> np.ndarray:
             with torch.no_grad():
                 return net(net.normalize(images)).numpy()
+
         return call
 
     calls = {"eager": eager(model), "eager+fold": eager(folded), "onnxruntime": lambda: runner.run(None, feed)[0]}
@@ -57,7 +59,7 @@ def run(preset: str, *, height: int, width: int, repeats: int, warmup: int, seed
             call()
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in ENGINES}
     for r in range(repeats):  # rotating order: no engine always runs right after another
-        for name in ENGINES[r % 3:] + ENGINES[:r % 3]:
+        for name in ENGINES[r % 3 :] + ENGINES[: r % 3]:
             times[name].append(clock(calls[name], cpu))
 
     def ratio(name: str, i: int) -> float:  # median over rounds of (name's time) / (onnxruntime's time)
@@ -65,7 +67,10 @@ def run(preset: str, *, height: int, width: int, repeats: int, warmup: int, seed
 
     reference = outputs["eager"]
     return dict(
-        preset=preset, size=[height, width], repeats=repeats, environment=environment(cpu, torch.float32),
+        preset=preset,
+        size=[height, width],
+        repeats=repeats,
+        environment=environment(cpu, torch.float32),
         onnxruntime_threads=threads or torch.get_num_threads(),
         milliseconds={name: statistics.median(t[0] for t in times[name]) * 1e3 for name in ENGINES},
         cpu_milliseconds={name: statistics.median(t[1] for t in times[name]) * 1e3 for name in ENGINES},
@@ -78,15 +83,19 @@ def run(preset: str, *, height: int, width: int, repeats: int, warmup: int, seed
 def report(result: dict) -> str:
     """Human-readable lines for one preset."""
     env, ms, cpu_ms = result["environment"], result["milliseconds"], result["cpu_milliseconds"]
-    lines = [f"{result['preset']} {result['size'][0]}x{result['size'][1]}, batch 1, fp32, CPU, "
-             f"{env['threads']} torch threads / {result['onnxruntime_threads']} onnxruntime threads, "
-             f"median of {result['repeats']} interleaved rounds"]
+    lines = [
+        f"{result['preset']} {result['size'][0]}x{result['size'][1]}, batch 1, fp32, CPU, "
+        f"{env['threads']} torch threads / {result['onnxruntime_threads']} onnxruntime threads, "
+        f"median of {result['repeats']} interleaved rounds"
+    ]
     for name in ENGINES:
         extra = "" if name == "eager" else f"  max |diff| vs eager {result['max_abs_diff'][name]:.1e}"
         lines.append(f"  {name:<12} {ms[name]:9.1f} ms wall  {cpu_ms[name]:9.1f} ms CPU{extra}")
     for name in ENGINES[:2]:
-        lines.append(f"  onnxruntime faster than {name}: {result['speedup_wall'][name]:.2f}x wall, "
-                     f"{result['speedup_cpu_time'][name]:.2f}x CPU time (median of per-round ratios)")
+        lines.append(
+            f"  onnxruntime faster than {name}: {result['speedup_wall'][name]:.2f}x wall, "
+            f"{result['speedup_cpu_time'][name]:.2f}x CPU time (median of per-round ratios)"
+        )
     return "\n".join(lines)
 
 
@@ -97,8 +106,17 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     results = []
     for preset in args.presets:
-        results.append(run(preset, height=height, width=width, repeats=args.repeats, warmup=args.warmup,
-                           seed=args.seed, threads=args.threads))
+        results.append(
+            run(
+                preset,
+                height=height,
+                width=width,
+                repeats=args.repeats,
+                warmup=args.warmup,
+                seed=args.seed,
+                threads=args.threads,
+            )
+        )
         print(report(results[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

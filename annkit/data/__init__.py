@@ -7,23 +7,68 @@ evaluator and visualisers serve both. This package imports nothing else of annki
 """
 
 from annkit.data.datasets import DATASETS, dataset_root, load_dataset
-from annkit.data.errors import (CorruptFileError, DatasetNotFoundError, DownloadError, EmptySplitError,
-                                MaskValueError, SizeMismatchError, UnpairedFileError)
+from annkit.data.errors import (
+    CorruptFileError,
+    DatasetNotFoundError,
+    DownloadError,
+    EmptySplitError,
+    MaskValueError,
+    SizeMismatchError,
+    UnpairedFileError,
+)
 from annkit.data.geometric import CatMaxRatioCrop, KeepRatioResize, PadTo, RandomKeepRatioResize, rescale_size
 from annkit.data.image_io import read_image
 from annkit.data.loader import make_loader, seed_worker, set_epoch
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, save_mask, voc_palette
-from annkit.data.synthetic import (SMALL, SynthConfig, SyntheticLongRange, ensure_synthetic, local_ceiling,
-                                   write_synthetic)
+from annkit.data.synthetic import (
+    SMALL,
+    SynthConfig,
+    SyntheticLongRange,
+    ensure_synthetic,
+    local_ceiling,
+    write_synthetic,
+)
 from annkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, eval_transforms, train_transforms
 from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 
 __all__ = [
-    "DATASETS", "dataset_root", "load_dataset", "CatMaxRatioCrop", "KeepRatioResize", "PadTo",
-    "RandomKeepRatioResize", "rescale_size",
-    "CorruptFileError", "DatasetNotFoundError", "DownloadError", "EmptySplitError", "MaskValueError", "SMALL",
-    "SizeMismatchError", "UnpairedFileError", "make_loader", "seed_worker", "set_epoch", "IGNORE_INDEX",
-    "VOC_CLASSES", "colorize", "read_image", "load_mask", "save_mask", "voc_palette", "SynthConfig", "SyntheticLongRange",
-    "ensure_synthetic", "local_ceiling", "write_synthetic", "IMAGENET_MEAN", "IMAGENET_STD", "denormalize", "eval_transforms",
-    "train_transforms", "SegmentationDataset", "segmentation_folder", "voc2012",
+    "DATASETS",
+    "dataset_root",
+    "load_dataset",
+    "CatMaxRatioCrop",
+    "KeepRatioResize",
+    "PadTo",
+    "RandomKeepRatioResize",
+    "rescale_size",
+    "CorruptFileError",
+    "DatasetNotFoundError",
+    "DownloadError",
+    "EmptySplitError",
+    "MaskValueError",
+    "SMALL",
+    "SizeMismatchError",
+    "UnpairedFileError",
+    "make_loader",
+    "seed_worker",
+    "set_epoch",
+    "IGNORE_INDEX",
+    "VOC_CLASSES",
+    "colorize",
+    "read_image",
+    "load_mask",
+    "save_mask",
+    "voc_palette",
+    "SynthConfig",
+    "SyntheticLongRange",
+    "ensure_synthetic",
+    "local_ceiling",
+    "write_synthetic",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "denormalize",
+    "eval_transforms",
+    "train_transforms",
+    "SegmentationDataset",
+    "segmentation_folder",
+    "voc2012",
 ]

@@ -47,7 +47,9 @@ class CheckReport:
         lines = [f"dataset {self.root}: {self.samples} distinct samples, {len(self.class_names)} classes"]
         lines += [f"  split {name}: {count} samples" for name, count in self.splits.items()]
         if self.samples:
-            lines.append(f"  image height {self.heights[0]}–{self.heights[1]} px, width {self.widths[0]}–{self.widths[1]} px")
+            lines.append(
+                f"  image height {self.heights[0]}–{self.heights[1]} px, width {self.widths[0]}–{self.widths[1]} px"
+            )
         if self.class_pixels is not None and self.class_pixels.sum():
             share = self.class_pixels / self.class_pixels.sum()
             names = [*self.class_names, "ignore(255)"]
@@ -63,8 +65,9 @@ def resolve_root(path: str | Path) -> Path:
     if not (path / "ImageSets").is_dir() and (path / VOC_DIR / "ImageSets").is_dir():
         return path / VOC_DIR
     if not path.is_dir():
-        raise DatasetNotFoundError(f"dataset folder {path} not found; get one with `annkit data download voc` "
-                                   "or `annkit data synth`")
+        raise DatasetNotFoundError(
+            f"dataset folder {path} not found; get one with `annkit data download voc` or `annkit data synth`"
+        )
     return path
 
 
@@ -79,11 +82,17 @@ def check_dataset(path: str | Path, dataset: str | None = None) -> CheckReport:
         return _check_spec(spec, Path(path))
     root = resolve_root(path)
     report = CheckReport(root, class_names_of(root))
-    split_dir, image_dir, mask_dir = root / "ImageSets" / "Segmentation", root / "JPEGImages", root / "SegmentationClass"
+    split_dir, image_dir, mask_dir = (
+        root / "ImageSets" / "Segmentation",
+        root / "JPEGImages",
+        root / "SegmentationClass",
+    )
     for folder in (split_dir, image_dir, mask_dir):
         if not folder.is_dir():
-            report.problems.append(f"folder {folder} missing; expected VOC layout (JPEGImages/, "
-                                   "SegmentationClass/, ImageSets/Segmentation/)")
+            report.problems.append(
+                f"folder {folder} missing; expected VOC layout (JPEGImages/, "
+                "SegmentationClass/, ImageSets/Segmentation/)"
+            )
     if not report.ok:
         return report
     pairs: dict[str, tuple] = {}
@@ -103,7 +112,9 @@ def check_dataset(path: str | Path, dataset: str | None = None) -> CheckReport:
     images = {name[:-4] for name in os.listdir(image_dir) if name.endswith(".jpg")}
     for mask_name in sorted(os.listdir(mask_dir)):
         if mask_name.endswith(".png") and mask_name[:-4] not in images:
-            report.problems.append(f"mask {mask_dir / mask_name} has no image; expected {image_dir / (mask_name[:-4] + '.jpg')}")
+            report.problems.append(
+                f"mask {mask_dir / mask_name} has no image; expected {image_dir / (mask_name[:-4] + '.jpg')}"
+            )
     _check_samples(report, SegmentationDataset(list(pairs.values()), report.class_names))
     report.problems = list(dict.fromkeys(report.problems))  # a name in two splits is reported once
     return report
@@ -120,8 +131,10 @@ def _detect(path: Path) -> DatasetSpec | None:
         if root is not None:
             found.setdefault(root, spec)
     if len(found) > 1:
-        raise DatasetNotFoundError(f"{path} holds several datasets ({', '.join(s.name for s in found.values())}); "
-                                   "check one folder, or name it with --dataset")
+        raise DatasetNotFoundError(
+            f"{path} holds several datasets ({', '.join(s.name for s in found.values())}); "
+            "check one folder, or name it with --dataset"
+        )
     return next(iter(found.values()), None)
 
 
@@ -159,7 +172,7 @@ def _check_samples(report: CheckReport, dataset: SegmentationDataset) -> None:
             continue
         sizes[tuple(sample["image"].shape[-2:])] += 1
         mask = sample["mask"].numpy()
-        counts[:-1] += np.bincount(mask[mask != 255].ravel(), minlength=dataset.num_classes)[:dataset.num_classes]
+        counts[:-1] += np.bincount(mask[mask != 255].ravel(), minlength=dataset.num_classes)[: dataset.num_classes]
         counts[-1] += int((mask == 255).sum())
     report.samples = len(dataset)
     if sizes:

@@ -16,8 +16,9 @@ from annkit.data.errors import DatasetNotFoundError
 from annkit.data.spec import DatasetSpec
 from annkit.data.voc import SegmentationDataset
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
-    cityscapes.SPEC, ade20k.SPEC, pascal_context.SPEC_59, pascal_context.SPEC_60)}
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (cityscapes.SPEC, ade20k.SPEC, pascal_context.SPEC_59, pascal_context.SPEC_60)
+}
 
 
 def spec_of(name: str) -> DatasetSpec:
@@ -36,8 +37,9 @@ def dataset_root(name: str, root: str | Path) -> Path:
     return found
 
 
-def load_dataset(name: str, root: str | Path = "data", split: str = "val",
-                 transforms: Callable[[dict], dict] | None = None) -> SegmentationDataset:
+def load_dataset(
+    name: str, root: str | Path = "data", split: str = "val", transforms: Callable[[dict], dict] | None = None
+) -> SegmentationDataset:
     """Split ``split`` of dataset ``name`` under ``root`` (see the module docstring); the first broken pair raises."""
     spec = spec_of(name)
     if split not in spec.splits:

@@ -44,10 +44,15 @@ class Archive:
 ARCHIVES: dict[str, Archive] = {
     "voc": Archive(DATASET_YEAR_DICT["2012"]["url"], DATASET_YEAR_DICT["2012"]["md5"], "2.0 GB", "VOCdevkit/VOC2012"),
     "sbd": Archive(SBDataset.url, SBDataset.md5, "1.4 GB", "benchmark_RELEASE/dataset"),
-    "ade20k": Archive("http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
-                      "7328b3957e407ddae1d3cbf487f149ef", "≈ 0.9 GB", "ADEChallengeData2016"),
-    "voc2010": Archive(DATASET_YEAR_DICT["2010"]["url"], DATASET_YEAR_DICT["2010"]["md5"], "1.3 GB",
-                       "VOCdevkit/VOC2010"),
+    "ade20k": Archive(
+        "http://data.csail.mit.edu/places/ADEchallenge/ADEChallengeData2016.zip",
+        "7328b3957e407ddae1d3cbf487f149ef",
+        "≈ 0.9 GB",
+        "ADEChallengeData2016",
+    ),
+    "voc2010": Archive(
+        DATASET_YEAR_DICT["2010"]["url"], DATASET_YEAR_DICT["2010"]["md5"], "1.3 GB", "VOCdevkit/VOC2010"
+    ),
 }
 INSTRUCTIONS: dict[str, str] = {"cityscapes": cityscapes.GET, "pascal_context": pascal_context.GET}
 
@@ -88,8 +93,14 @@ def fetch(url: str, dest: Path, md5: str, name: str = "", chunk_size: int = 1 <<
             if progress:
                 from tqdm import tqdm
 
-                bar = tqdm(total=total or None, initial=have if resumed else 0, unit="B", unit_scale=True,
-                           desc=dest.name, file=sys.stderr)
+                bar = tqdm(
+                    total=total or None,
+                    initial=have if resumed else 0,
+                    unit="B",
+                    unit_scale=True,
+                    desc=dest.name,
+                    file=sys.stderr,
+                )
             try:
                 with open(part, "ab" if resumed else "wb") as out:
                     while chunk := response.read(chunk_size):
@@ -104,8 +115,10 @@ def fetch(url: str, dest: Path, md5: str, name: str = "", chunk_size: int = 1 <<
     actual = calculate_md5(part)
     if actual != md5:
         part.unlink()
-        raise DownloadError(f"{url}: downloaded file has MD5 {actual}, expected {md5}; the partial file was "
-                            f"removed, rerun to download again")
+        raise DownloadError(
+            f"{url}: downloaded file has MD5 {actual}, expected {md5}; the partial file was "
+            f"removed, rerun to download again"
+        )
     part.rename(dest)
     return dest
 
@@ -144,10 +157,12 @@ def download(name: str, root: str | Path = "data", keep_archive: bool = True, pr
     if (target / COMPLETE).is_file():
         return target
     if target.exists():
-        raise DownloadError(f"{target} exists but was not completely extracted by annkit (no {COMPLETE} in it: an "
-                            f"interrupted extraction, or a copy made by hand). Delete it and rerun `annkit data "
-                            f"download {name} --root {root}`; a copy of your own can be checked with "
-                            f"`annkit data check {target}`")
+        raise DownloadError(
+            f"{target} exists but was not completely extracted by annkit (no {COMPLETE} in it: an "
+            f"interrupted extraction, or a copy made by hand). Delete it and rerun `annkit data "
+            f"download {name} --root {root}`; a copy of your own can be checked with "
+            f"`annkit data check {target}`"
+        )
     path = fetch(archive.url, root / archive.filename, archive.md5, name=name, progress=progress)
     extract(path, archive, root)
     if not keep_archive:

@@ -23,8 +23,10 @@ def load_sbd_mask(path: str | Path) -> np.ndarray:
     try:
         segmentation = np.asarray(loadmat(path, squeeze_me=True, struct_as_record=False)["GTcls"].Segmentation)
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as error:
-        raise CorruptFileError(f"{path}: cannot read an SBD mask ({error!r}); expected a MATLAB file with "
-                               "struct GTcls holding an (H, W) array GTcls.Segmentation") from error
+        raise CorruptFileError(
+            f"{path}: cannot read an SBD mask ({error!r}); expected a MATLAB file with "
+            "struct GTcls holding an (H, W) array GTcls.Segmentation"
+        ) from error
     if segmentation.ndim != 2:
         raise CorruptFileError(f"{path}: GTcls.Segmentation has shape {segmentation.shape}; expected (H, W)")
     return segmentation.astype(np.uint8)
@@ -38,24 +40,31 @@ def read_mask(path: str | Path) -> np.ndarray:
 def read_split(path: Path, hint: str) -> list[str]:
     """Names listed in a split file, one a line; ``hint`` is the command that creates the file."""
     if not path.is_file():
-        raise DatasetNotFoundError(f"split file {path} not found; expected a text file of sample names "
-                                   f"(get the dataset with `{hint}`)")
+        raise DatasetNotFoundError(
+            f"split file {path} not found; expected a text file of sample names (get the dataset with `{hint}`)"
+        )
     names = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     if not names:
         raise EmptySplitError(f"split file {path} lists no samples; expected one sample name per line")
     return names
 
 
-def pair_files(names: Sequence[str], image_dirs: Sequence[Path], mask_dirs: Sequence[tuple[Path, str]],
-               ) -> tuple[list[tuple[str, Path, Path]], list[Exception]]:
+def pair_files(
+    names: Sequence[str],
+    image_dirs: Sequence[Path],
+    mask_dirs: Sequence[tuple[Path, str]],
+) -> tuple[list[tuple[str, Path, Path]], list[Exception]]:
     """Match each name to an image (``<dir>/<name>.jpg``, first dir that has it) and a mask (first
     ``(dir, suffix)`` that has it). Returns the (name, image, mask) pairs and one error per incomplete name."""
-    listings = {folder: set(os.listdir(folder)) if folder.is_dir() else set()
-                for folder in [*image_dirs, *(folder for folder, _ in mask_dirs)]}
+    listings = {
+        folder: set(os.listdir(folder)) if folder.is_dir() else set()
+        for folder in [*image_dirs, *(folder for folder, _ in mask_dirs)]
+    }
 
     def find(name: str, candidates: Sequence[tuple[Path, str]]) -> Path | None:
-        return next((folder / f"{name}{suffix}" for folder, suffix in candidates
-                     if f"{name}{suffix}" in listings[folder]), None)
+        return next(
+            (folder / f"{name}{suffix}" for folder, suffix in candidates if f"{name}{suffix}" in listings[folder]), None
+        )
 
     pairs, errors = [], []
     for name in names:
@@ -70,6 +79,10 @@ def pair_files(names: Sequence[str], image_dirs: Sequence[Path], mask_dirs: Sequ
         elif mask:
             errors.append(UnpairedFileError(f"mask {mask} has no image; expected {expected_image}"))
         else:
-            errors.append(DatasetNotFoundError(f"sample {name!r} is listed but has neither image nor mask; "
-                                               f"expected {expected_image} and {expected_mask}"))
+            errors.append(
+                DatasetNotFoundError(
+                    f"sample {name!r} is listed but has neither image nor mask; "
+                    f"expected {expected_image} and {expected_mask}"
+                )
+            )
     return pairs, errors

@@ -89,7 +89,7 @@ class CatMaxRatioCrop:
         return top, left
 
     def _balanced(self, mask: torch.Tensor, top: int, left: int) -> bool:
-        window = mask[top:top + self.size[0], left:left + self.size[1]]
+        window = mask[top : top + self.size[0], left : left + self.size[1]]
         counts = torch.bincount(window[window != self.ignore_index].flatten().long())
         counts = counts[counts > 0]
         return len(counts) > 1 and float(counts.max()) / float(counts.sum()) < self.cat_max_ratio
@@ -126,4 +126,3 @@ class PadTo:
         if sample.get("mask") is not None:
             out["mask"] = TF.pad(sample["mask"], [0, 0, right, bottom], fill=self.ignore_index)
         return out
-

@@ -30,8 +30,9 @@ def _rgb_array(image: Image.Image, path: Path) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT:
         values = np.asarray(image, dtype=np.int64)  # (H, W)
         if values.size and (values.min() < 0 or values.max() > 65535):
-            raise CorruptFileError(f"{path}: a 32-bit integer image with values outside 0..65535; expected an "
-                                   "8- or 16-bit image")
+            raise CorruptFileError(
+                f"{path}: a 32-bit integer image with values outside 0..65535; expected an 8- or 16-bit image"
+            )
         grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
         return np.repeat(grey[..., None], 3, axis=2)
     if image.mode == "F":

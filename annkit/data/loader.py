@@ -23,8 +23,15 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def make_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: int = 2, seed: int = 0,
-                distributed: bool | None = None, device: str | torch.device | None = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    train: bool,
+    num_workers: int = 2,
+    seed: int = 0,
+    distributed: bool | None = None,
+    device: str | torch.device | None = None,
+) -> DataLoader:
     """A DataLoader for segmentation samples (dicts of image, mask, name).
 
     ``train``: shuffle and drop the last incomplete batch; else keep order and every sample.
@@ -34,13 +41,22 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool, num_workers: int
     """
     if distributed is None:
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     generator = torch.Generator().manual_seed(seed)
     sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=train) if distributed else None
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=train if sampler is None else None, sampler=sampler,
-        num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=device.type == "cuda",
-        drop_last=train, worker_init_fn=seed_worker, generator=generator,
+        dataset,
+        batch_size=batch_size,
+        shuffle=train if sampler is None else None,
+        sampler=sampler,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=device.type == "cuda",
+        drop_last=train,
+        worker_init_fn=seed_worker,
+        generator=generator,
     )
 
 

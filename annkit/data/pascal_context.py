@@ -23,20 +23,76 @@ from annkit.data.files import pair_files, read_split
 from annkit.data.spec import DatasetSpec, Pairs, identity_labels, reduce_zero_label
 
 PASCAL_CONTEXT_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "table",
-    "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor", "bag", "bed",
-    "bench", "book", "building", "cabinet", "ceiling", "cloth", "computer", "cup", "door", "fence", "floor",
-    "flower", "food", "grass", "ground", "keyboard", "light", "mountain", "mouse", "curtain", "platform", "sign",
-    "plate", "road", "rock", "shelves", "sidewalk", "sky", "snow", "bedclothes", "track", "tree", "truck", "wall",
-    "water", "window", "wood",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "table",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+    "bag",
+    "bed",
+    "bench",
+    "book",
+    "building",
+    "cabinet",
+    "ceiling",
+    "cloth",
+    "computer",
+    "cup",
+    "door",
+    "fence",
+    "floor",
+    "flower",
+    "food",
+    "grass",
+    "ground",
+    "keyboard",
+    "light",
+    "mountain",
+    "mouse",
+    "curtain",
+    "platform",
+    "sign",
+    "plate",
+    "road",
+    "rock",
+    "shelves",
+    "sidewalk",
+    "sky",
+    "snow",
+    "bedclothes",
+    "track",
+    "tree",
+    "truck",
+    "wall",
+    "water",
+    "window",
+    "wood",
 )
 PASCAL_CONTEXT_PALETTE: tuple[tuple[int, int, int], ...] = ADE20K_PALETTE[:60]  # mmseg's: ADE20K's first 60
-GET = ("download VOC 2010 with `annkit data download voc2010 --root DATA`, then convert the PASCAL Context labels "
-       "with mmsegmentation's script: get trainval_merged.json "
-       "(https://codalabuser.blob.core.windows.net/public/trainval_merged.json), install the Detail API "
-       "(https://github.com/zhanghang1989/detail-api, PythonAPI: `python setup.py install`) and run "
-       "`python tools/dataset_converters/pascal_context.py DATA/VOCdevkit DATA/VOCdevkit/VOC2010/trainval_merged.json`"
-       " from an mmsegmentation checkout; it writes SegmentationClassContext/ and ImageSets/SegmentationContext/")
+GET = (
+    "download VOC 2010 with `annkit data download voc2010 --root DATA`, then convert the PASCAL Context labels "
+    "with mmsegmentation's script: get trainval_merged.json "
+    "(https://codalabuser.blob.core.windows.net/public/trainval_merged.json), install the Detail API "
+    "(https://github.com/zhanghang1989/detail-api, PythonAPI: `python setup.py install`) and run "
+    "`python tools/dataset_converters/pascal_context.py DATA/VOCdevkit DATA/VOCdevkit/VOC2010/trainval_merged.json`"
+    " from an mmsegmentation checkout; it writes SegmentationClassContext/ and ImageSets/SegmentationContext/"
+)
 
 
 def locate(path: Path) -> Path | None:
@@ -60,10 +116,19 @@ def scan(root: Path, split: str) -> tuple[Pairs, list[Exception]]:
 
 
 def _spec(name: str, classes: tuple[str, ...], palette: tuple, labels) -> DatasetSpec:
-    return DatasetSpec(name=name, class_names=classes, palette=palette, splits=("train", "val"),
-                       required_splits=("train", "val"), locate=locate, scan=scan, labels=labels,
-                       layout="VOCdevkit/VOC2010/{JPEGImages,SegmentationClassContext}/ and "
-                              "ImageSets/SegmentationContext/{train,val}.txt", get=GET)
+    return DatasetSpec(
+        name=name,
+        class_names=classes,
+        palette=palette,
+        splits=("train", "val"),
+        required_splits=("train", "val"),
+        locate=locate,
+        scan=scan,
+        labels=labels,
+        layout="VOCdevkit/VOC2010/{JPEGImages,SegmentationClassContext}/ and "
+        "ImageSets/SegmentationContext/{train,val}.txt",
+        get=GET,
+    )
 
 
 SPEC_60 = _spec("pascal_context", PASCAL_CONTEXT_CLASSES, PASCAL_CONTEXT_PALETTE, identity_labels(60))

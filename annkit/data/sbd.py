@@ -27,8 +27,10 @@ def trainaug_names(root: str | Path, voc_dir: Path) -> list[str]:
         return read_split(voc_splits / "trainaug.txt", hint_sbd)
     sbd = Path(root) / SBD_DIR
     if not sbd.is_dir():
-        raise DatasetNotFoundError(f"SBD folder {sbd} not found (trainaug needs it, or a list "
-                                   f"{voc_splits / 'trainaug.txt'}); get SBD with `{hint_sbd}`")
+        raise DatasetNotFoundError(
+            f"SBD folder {sbd} not found (trainaug needs it, or a list "
+            f"{voc_splits / 'trainaug.txt'}); get SBD with `{hint_sbd}`"
+        )
     names = set(read_split(voc_splits / "train.txt", hint_voc))
     names |= set(read_split(sbd / "train.txt", hint_sbd)) | set(read_split(sbd / "val.txt", hint_sbd))
     return sorted(names - set(read_split(voc_splits / "val.txt", hint_voc)))
@@ -37,6 +39,7 @@ def trainaug_names(root: str | Path, voc_dir: Path) -> list[str]:
 def trainaug_sources(root: str | Path, voc_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Where trainaug images and masks are looked up, in priority order: (image dirs, [(mask dir, suffix)])."""
     sbd = Path(root) / SBD_DIR
-    return ([voc_dir / "JPEGImages", sbd / "img"],
-            [(voc_dir / "SegmentationClass", ".png"), (voc_dir / "SegmentationClassAug", ".png"),
-             (sbd / "cls", ".mat")])
+    return (
+        [voc_dir / "JPEGImages", sbd / "img"],
+        [(voc_dir / "SegmentationClass", ".png"), (voc_dir / "SegmentationClassAug", ".png"), (sbd / "cls", ".mat")],
+    )

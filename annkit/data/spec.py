@@ -36,21 +36,24 @@ class LabelTable:
         mapped = self.table[raw]  # (H, W) int16
         if (mapped < 0).any():
             bad = np.unique(raw[mapped < 0]).tolist()
-            raise MaskValueError(f"{path}: mask values {bad[:10]}{' …' if len(bad) > 10 else ''} are not "
-                                 f"{self.stored}")
+            raise MaskValueError(f"{path}: mask values {bad[:10]}{' …' if len(bad) > 10 else ''} are not {self.stored}")
         return mapped.astype(np.uint8)
 
 
 def identity_labels(num_classes: int) -> LabelTable:
     """Class ids stored as they are: 0..K−1 and 255 (ignore)."""
-    return LabelTable({**{k: k for k in range(num_classes)}, IGNORE_INDEX: IGNORE_INDEX},
-                      f"class ids 0..{num_classes - 1} or {IGNORE_INDEX} (ignore)")
+    return LabelTable(
+        {**{k: k for k in range(num_classes)}, IGNORE_INDEX: IGNORE_INDEX},
+        f"class ids 0..{num_classes - 1} or {IGNORE_INDEX} (ignore)",
+    )
 
 
 def reduce_zero_label(num_classes: int) -> LabelTable:
     """mmseg's ``reduce_zero_label``: stored 0 ("other") → 255, stored k → k − 1 for k = 1..K, 255 stays 255."""
-    return LabelTable({0: IGNORE_INDEX, **{k: k - 1 for k in range(1, num_classes + 1)}, IGNORE_INDEX: IGNORE_INDEX},
-                      f"0 (other, ignored), class ids 1..{num_classes} or {IGNORE_INDEX}")
+    return LabelTable(
+        {0: IGNORE_INDEX, **{k: k - 1 for k in range(1, num_classes + 1)}, IGNORE_INDEX: IGNORE_INDEX},
+        f"0 (other, ignored), class ids 1..{num_classes} or {IGNORE_INDEX}",
+    )
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,12 @@ from annkit.errors import ConfigError
 
 # Saturated cue colours: the first three each light one RGB channel, so classes 1–3 differ in one channel each.
 CUE_COLORS: tuple[tuple[int, int, int], ...] = (
-    (230, 30, 30), (30, 200, 40), (35, 70, 235), (225, 210, 30), (215, 35, 215), (30, 205, 215),
+    (230, 30, 30),
+    (30, 200, 40),
+    (35, 70, 235),
+    (225, 210, 30),
+    (215, 35, 215),
+    (30, 205, 215),
 )
 CUE_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan")
 CUE_DARK = 0.6  # brightness of the cue's dark checker cells, as a fraction of its colour
@@ -96,8 +101,9 @@ SMALL = SynthConfig(size=96, num_classes=2, cue_size=16, object_min=14, object_m
 
 def _gap(start: np.ndarray, length: int, other_start: int, other_length: int) -> np.ndarray:
     """Pixel distance along one axis between spans [start, start+length) and [other, other+other_length)."""
-    return np.maximum.reduce([np.zeros_like(start), start - (other_start + other_length - 1),
-                              other_start - (start + length - 1)])
+    return np.maximum.reduce(
+        [np.zeros_like(start), start - (other_start + other_length - 1), other_start - (start + length - 1)]
+    )
 
 
 def _shape_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -143,8 +149,12 @@ def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.
     label = int(rng.integers(1, config.num_classes + 1))
     side = int(rng.integers(4))  # the cue is a band along the top, bottom, left or right edge
     far = size - config.cue_size
-    cue_y, cue_x, cue_h, cue_w = [(0, 0, config.cue_size, size), (far, 0, config.cue_size, size),
-                                  (0, 0, size, config.cue_size), (0, far, size, config.cue_size)][side]
+    cue_y, cue_x, cue_h, cue_w = [
+        (0, 0, config.cue_size, size),
+        (far, 0, config.cue_size, size),
+        (0, 0, size, config.cue_size),
+        (0, far, size, config.cue_size),
+    ][side]
     starts = np.arange(size)
     for _attempt in range(1000):  # rejection sampling: draw the objects again until they all fit
         boxes: list[tuple[int, int, int, int]] = []  # (y, x, height, width)
@@ -162,8 +172,10 @@ def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.
         else:
             break
     else:
-        raise ValueError(f"{config}: {config.max_objects} objects of up to {config.object_max} px do not fit "
-                         f"≥ {config.cue_distance} px from the cue; use fewer or smaller objects or a larger size")
+        raise ValueError(
+            f"{config}: {config.max_objects} objects of up to {config.object_max} px do not fit "
+            f"≥ {config.cue_distance} px from the cue; use fewer or smaller objects or a larger size"
+        )
     image = _background(rng, size)  # (H, W, 3)
     mask = np.zeros((size, size), dtype=np.uint8)
     ys, xs = np.mgrid[0:size, 0:size]
@@ -188,8 +200,9 @@ class SyntheticLongRange(torch.utils.data.Dataset):
     (``length`` as large as you like); items are dicts like the VOC loaders' (image, mask, name).
     """
 
-    def __init__(self, config: SynthConfig = SynthConfig(), split: str = "train", length: int | None = None,
-                 transforms=None) -> None:
+    def __init__(
+        self, config: SynthConfig = SynthConfig(), split: str = "train", length: int | None = None, transforms=None
+    ) -> None:
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
         self.config, self.split, self.transforms = config, split, transforms
@@ -201,14 +214,17 @@ class SyntheticLongRange(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image, mask = render(self.config, self.split, index)
-        sample = dict(image=tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),  # (3, H, W) uint8
-                      mask=tv_tensors.Mask(torch.from_numpy(mask)),  # (H, W) uint8
-                      name=f"{self.split}_{index:06d}")
+        sample = dict(
+            image=tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),  # (3, H, W) uint8
+            mask=tv_tensors.Mask(torch.from_numpy(mask)),  # (H, W) uint8
+            name=f"{self.split}_{index:06d}",
+        )
         return self.transforms(sample) if self.transforms is not None else sample
 
 
-def write_synthetic(root: str | Path = "data/synthetic", config: SynthConfig = SynthConfig(),
-                    progress: bool = False, threads: int = 4) -> Path:
+def write_synthetic(
+    root: str | Path = "data/synthetic", config: SynthConfig = SynthConfig(), progress: bool = False, threads: int = 4
+) -> Path:
     """Write the set in VOC layout under ``root``; returns ``root``.
 
     Layout: JPEGImages/<name>.jpg, SegmentationClass/<name>.png (VOC palette PNG of class ids),
@@ -239,8 +255,12 @@ def write_synthetic(root: str | Path = "data/synthetic", config: SynthConfig = S
     for split in SPLITS:
         names = [f"{split}_{index:06d}\n" for index in range(getattr(config, f"num_{split}"))]
         (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(names))
-    meta = dict(config=asdict(config), class_names=list(config.class_names),
-                baseline_radius=BASELINE_RADIUS, val_local_ceiling=local_ceiling(val_masks, config.num_classes))
+    meta = dict(
+        config=asdict(config),
+        class_names=list(config.class_names),
+        baseline_radius=BASELINE_RADIUS,
+        val_local_ceiling=local_ceiling(val_masks, config.num_classes),
+    )
     (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
     return root
 
@@ -256,8 +276,10 @@ def ensure_synthetic(root: str | Path, config: SynthConfig = SynthConfig(), prog
             return meta
         shutil.rmtree(root)  # a synthetic set made with other knobs
     elif root.is_dir() and any(root.iterdir()):
-        raise FileExistsError(f"{root} holds files but no synthetic.json; expected an empty or missing folder, "
-                              "or a synthetic set to replace")
+        raise FileExistsError(
+            f"{root} holds files but no synthetic.json; expected an empty or missing folder, "
+            "or a synthetic set to replace"
+        )
     write_synthetic(root, config, progress=progress)
     return json.loads(meta_file.read_text())
 
@@ -273,7 +295,7 @@ def local_ceiling(masks: list[np.ndarray], num_classes: int) -> float:
     (1 + K / (2K − 1)) / (K + 1): 0.314 for K = 4.
     """
     counts = np.bincount(np.concatenate([m.ravel() for m in masks]), minlength=num_classes + 1)
-    n = counts[1:num_classes + 1].astype(np.float64)  # object pixels per class
+    n = counts[1 : num_classes + 1].astype(np.float64)  # object pixels per class
     present = n > 0
     total = n.sum()
     if num_classes == 1 or present.sum() <= 1:
@@ -288,9 +310,11 @@ def describe(root: str | Path) -> str:
     """One paragraph about the synthetic set written at ``root`` (from its ``synthetic.json``)."""
     meta = json.loads((Path(root) / "synthetic.json").read_text())
     config = meta["config"]
-    return (f"synthetic long-range set at {root}: {config['num_train']} train + {config['num_val']} val images, "
-            f"{config['size']}×{config['size']} px, {config['num_classes']} object classes "
-            f"({', '.join(meta['class_names'][1:])}) + background, seed {config['seed']}\n"
-            f"  cue ≥ {config['cue_distance']} px from every object pixel; the local FCN baseline sees "
-            f"{meta['baseline_radius']} px\n"
-            f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}")
+    return (
+        f"synthetic long-range set at {root}: {config['num_train']} train + {config['num_val']} val images, "
+        f"{config['size']}×{config['size']} px, {config['num_classes']} object classes "
+        f"({', '.join(meta['class_names'][1:])}) + background, seed {config['seed']}\n"
+        f"  cue ≥ {config['cue_distance']} px from every object pixel; the local FCN baseline sees "
+        f"{meta['baseline_radius']} px\n"
+        f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}"
+    )

@@ -37,8 +37,12 @@ def measure(dataset: SegmentationDataset, transforms, num_images: int, warmup: i
                 cpu_s += cpu_done - cpu_start
     finally:
         torch.set_num_threads(threads)
-    return dict(load_ms=1000 * load_s / num_images, transform_ms=1000 * transform_s / num_images,
-                images_per_s=num_images / (load_s + transform_s), images_per_cpu_s=num_images / cpu_s)
+    return dict(
+        load_ms=1000 * load_s / num_images,
+        transform_ms=1000 * transform_s / num_images,
+        images_per_s=num_images / (load_s + transform_s),
+        images_per_cpu_s=num_images / cpu_s,
+    )
 
 
 def bench(root: str | Path | None = None, crop_size: int = 512, num_images: int = 100) -> str:
@@ -48,12 +52,21 @@ def bench(root: str | Path | None = None, crop_size: int = 512, num_images: int 
         if root is not None:
             dataset, source = voc2012(root, "train"), f"VOC 2012 train under {root}"
         else:
-            config = SynthConfig(size=500, num_train=min(num_images, 50), num_val=1, cue_size=64,
-                                 cue_distance=128, object_min=40, object_max=160)
+            config = SynthConfig(
+                size=500,
+                num_train=min(num_images, 50),
+                num_val=1,
+                cue_size=64,
+                cue_distance=128,
+                object_min=40,
+                object_max=160,
+            )
             dataset = segmentation_folder(write_synthetic(scratch, config), "train")
             source = f"{len(dataset)} synthetic 500×500 JPEGs (no VOC given; pass --root to use VOC)"
         result = measure(dataset, transforms, num_images)
-    return (f"{source}; crop {crop_size}×{crop_size}, 1 thread, {num_images} images\n"
-            f"  decode + check {result['load_ms']:.1f} ms, augment {result['transform_ms']:.1f} ms per image\n"
-            f"  {result['images_per_s']:.1f} images/s per worker (wall clock; "
-            f"{result['images_per_cpu_s']:.1f} per CPU-second, what an otherwise idle core gives)")
+    return (
+        f"{source}; crop {crop_size}×{crop_size}, 1 thread, {num_images} images\n"
+        f"  decode + check {result['load_ms']:.1f} ms, augment {result['transform_ms']:.1f} ms per image\n"
+        f"  {result['images_per_s']:.1f} images/s per worker (wall clock; "
+        f"{result['images_per_cpu_s']:.1f} per CPU-second, what an otherwise idle core gives)"
+    )

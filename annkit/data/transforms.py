@@ -35,16 +35,24 @@ def _to_float_and_normalize(mean, std, channel_order: str = "RGB") -> list[v2.Tr
     per R, G, B, as in ``ModelConfig``); uint8 mask → int64 (H, W) for the loss."""
     if channel_order not in ("RGB", "BGR"):
         raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
-    steps = [v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
-             v2.Normalize(mean, std)]
+    steps = [
+        v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
+        v2.Normalize(mean, std),
+    ]
     return steps + ([v2.Lambda(_reverse_channels, tv_tensors.Image)] if channel_order == "BGR" else [])
 
 
-def train_transforms(crop_size: int | tuple[int, int] | None = 512,
-                     scale_range: tuple[float, float] | None = (0.5, 2.0),
-                     scale_target: tuple[int, int] = (2048, 512), flip: bool = True, photometric: bool = True,
-                     mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                     cat_max_ratio: float = 0.75, channel_order: str = "RGB") -> v2.Compose:
+def train_transforms(
+    crop_size: int | tuple[int, int] | None = 512,
+    scale_range: tuple[float, float] | None = (0.5, 2.0),
+    scale_target: tuple[int, int] = (2048, 512),
+    flip: bool = True,
+    photometric: bool = True,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+    cat_max_ratio: float = 0.75,
+    channel_order: str = "RGB",
+) -> v2.Compose:
     """Random training augmentation of a sample dict; ``None``/``False`` switches a step off.
 
     Steps: keep-ratio rescale to fit (int(a·r), int(b·r)) for ``scale_target`` (a, b), r ~ U(scale_range);
@@ -69,14 +77,16 @@ def train_transforms(crop_size: int | tuple[int, int] | None = 512,
     return v2.Compose(steps)
 
 
-def eval_transforms(mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                    channel_order: str = "RGB") -> v2.Compose:
+def eval_transforms(
+    mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD, channel_order: str = "RGB"
+) -> v2.Compose:
     """Validation/test transform: no random ops, only uint8 → float, normalisation (BGR if asked), mask → int64."""
     return v2.Compose(_to_float_and_normalize(mean, std, channel_order))
 
 
-def denormalize(image: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
-                std: tuple[float, ...] = IMAGENET_STD) -> torch.Tensor:
+def denormalize(
+    image: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
     """Undo the normalisation for display: (..., 3, H, W) float → uint8 RGB."""
     mean_t = torch.tensor(mean, device=image.device).view(3, 1, 1)
     std_t = torch.tensor(std, device=image.device).view(3, 1, 1)

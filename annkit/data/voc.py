@@ -37,9 +37,13 @@ class SegmentationDataset(torch.utils.data.Dataset):
     ``reduce_zero_label``) and rejects stored values it does not know.
     """
 
-    def __init__(self, pairs: Sequence[tuple[str, Path, Path]], class_names: Sequence[str] = VOC_CLASSES,
-                 transforms: Callable[[dict], dict] | None = None,
-                 labels: Callable[[Path, np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str, Path, Path]],
+        class_names: Sequence[str] = VOC_CLASSES,
+        transforms: Callable[[dict], dict] | None = None,
+        labels: Callable[[Path, np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.pairs, self.class_names, self.transforms = list(pairs), tuple(class_names), transforms
         self.labels = labels
 
@@ -59,12 +63,16 @@ class SegmentationDataset(torch.utils.data.Dataset):
         if self.labels is not None:
             mask = self.labels(mask_path, mask)
         if tuple(image.shape[-2:]) != mask.shape:
-            raise SizeMismatchError(f"{mask_path}: mask is {mask.shape[0]}×{mask.shape[1]} (H×W) but its image "
-                                    f"{image_path} is {image.shape[1]}×{image.shape[2]}; expected equal sizes")
+            raise SizeMismatchError(
+                f"{mask_path}: mask is {mask.shape[0]}×{mask.shape[1]} (H×W) but its image "
+                f"{image_path} is {image.shape[1]}×{image.shape[2]}; expected equal sizes"
+            )
         bad = np.unique(mask[(mask >= self.num_classes) & (mask != IGNORE_INDEX)])
         if bad.size:
-            raise MaskValueError(f"{mask_path}: mask values {bad.tolist()} are not class ids; expected "
-                                 f"0..{self.num_classes - 1} or {IGNORE_INDEX} (ignore)")
+            raise MaskValueError(
+                f"{mask_path}: mask values {bad.tolist()} are not class ids; expected "
+                f"0..{self.num_classes - 1} or {IGNORE_INDEX} (ignore)"
+            )
         return dict(image=image, mask=tv_tensors.Mask(torch.from_numpy(mask)), name=name)
 
     def __getitem__(self, index: int) -> dict:
@@ -78,8 +86,9 @@ def class_names_of(root: Path) -> tuple[str, ...]:
     return tuple(json.loads(meta.read_text())["class_names"]) if meta.is_file() else VOC_CLASSES
 
 
-def segmentation_folder(root: str | Path, split: str, transforms: Callable[[dict], dict] | None = None,
-                        hint: str | None = None) -> SegmentationDataset:
+def segmentation_folder(
+    root: str | Path, split: str, transforms: Callable[[dict], dict] | None = None, hint: str | None = None
+) -> SegmentationDataset:
     """The ``split`` of a VOC-layout folder ``root`` (e.g. ``data/VOCdevkit/VOC2012`` or ``data/synthetic``).
 
     ``hint`` is the command that creates the folder, quoted when something is missing.
@@ -87,8 +96,10 @@ def segmentation_folder(root: str | Path, split: str, transforms: Callable[[dict
     root = Path(root)
     hint = hint or f"annkit data synth --root {root}"
     if not root.is_dir():
-        raise DatasetNotFoundError(f"dataset folder {root} not found; expected a VOC-layout folder "
-                                   f"(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/); create it with `{hint}`")
+        raise DatasetNotFoundError(
+            f"dataset folder {root} not found; expected a VOC-layout folder "
+            f"(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/); create it with `{hint}`"
+        )
     names = read_split(root / "ImageSets" / "Segmentation" / f"{split}.txt", hint)
     pairs, errors = pair_files(names, [root / "JPEGImages"], [(root / "SegmentationClass", ".png")])
     if errors:
@@ -96,8 +107,9 @@ def segmentation_folder(root: str | Path, split: str, transforms: Callable[[dict
     return SegmentationDataset(pairs, class_names_of(root), transforms)
 
 
-def voc2012(root: str | Path = "data", split: str = "train",
-            transforms: Callable[[dict], dict] | None = None) -> SegmentationDataset:
+def voc2012(
+    root: str | Path = "data", split: str = "train", transforms: Callable[[dict], dict] | None = None
+) -> SegmentationDataset:
     """Pascal VOC 2012 segmentation under ``root``: train, val, trainval, or trainaug (VOC train + SBD,
     10,582 images, VOC val excluded; see ``annkit.data.sbd``)."""
     voc_dir = Path(root) / VOC_DIR
@@ -108,5 +120,4 @@ def voc2012(root: str | Path = "data", split: str = "train",
         return SegmentationDataset(pairs, VOC_CLASSES, transforms)
     if split not in VOC_SPLITS:
         raise ConfigError(f"VOC split must be one of {VOC_SPLITS + ('trainaug',)}, got {split!r}")
-    return segmentation_folder(voc_dir, split, transforms,
-                               hint=f"annkit data download voc --root {root}")
+    return segmentation_folder(voc_dir, split, transforms, hint=f"annkit data download voc --root {root}")

@@ -14,5 +14,16 @@ from annkit.engine.evaluate import evaluate, predict_probabilities
 from annkit.engine.metrics import ConfusionMatrix
 from annkit.engine.trainer import TrainingError, read_metrics, train
 
-__all__ = ["ConfigError", "ConfusionMatrix", "EvalConfig", "TrainConfig", "TrainingError", "evaluate",
-           "parse_overrides", "predict_probabilities", "read_metrics", "resolve", "train"]
+__all__ = [
+    "ConfigError",
+    "ConfusionMatrix",
+    "EvalConfig",
+    "TrainConfig",
+    "TrainingError",
+    "evaluate",
+    "parse_overrides",
+    "predict_probabilities",
+    "read_metrics",
+    "resolve",
+    "train",
+]

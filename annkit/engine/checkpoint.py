@@ -32,9 +32,17 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict[str, Any]:
     """RNG states of Python, NumPy and torch as tensors and plain values (loadable with weights_only)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
-             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
-                       "has_gauss": has_gauss, "gauss": gauss}}
+    state = {
+        "python": random.getstate(),
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -55,6 +63,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint written by the engine (weights_only); errors name the file and the problem."""
     checkpoint = load_file(path)  # missing, truncated or not-weights files: a clear error naming the file
     if checkpoint.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an annkit training checkpoint (expected format {FORMAT!r}); "
-                         "model files for eval/predict are the run's best.pt / final.pt")
+        raise CheckpointError(
+            f"{path} is not an annkit training checkpoint (expected format {FORMAT!r}); "
+            "model files for eval/predict are the run's best.pt / final.pt"
+        )
     return checkpoint

@@ -44,8 +44,10 @@ def _resume_preset(args: argparse.Namespace, out: Path) -> None:
     """Under --resume the run's own config is used: a --preset naming another model is an error, not ignored."""
     saved = load_checkpoint(out / "last.pt")["model_config"]["name"]
     if args.preset is not None and load_preset(args.preset)["model"]["name"] != saved:
-        raise ConfigError(f"--resume continues {out} with its saved config ({saved}); --preset {args.preset} "
-                          "names another model: drop --preset, or train it into another --out")
+        raise ConfigError(
+            f"--resume continues {out} with its saved config ({saved}); --preset {args.preset} "
+            "names another model: drop --preset, or train it into another --out"
+        )
 
 
 def _check_num_classes(model_config, config: TrainConfig, overrides: dict) -> None:
@@ -56,9 +58,11 @@ def _check_num_classes(model_config, config: TrainConfig, overrides: dict) -> No
         return
     data = build_dataset(config, config.train_split, False, model_config)
     if data.num_classes != model_config.num_classes:
-        raise ConfigError(f"model.num_classes={model_config.num_classes}, but the {config.dataset} data set's "
-                          f"{config.train_split} split has {data.num_classes} classes ({', '.join(data.class_names)});"
-                          " drop model.num_classes: the classifier takes the data set's count")
+        raise ConfigError(
+            f"model.num_classes={model_config.num_classes}, but the {config.dataset} data set's "
+            f"{config.train_split} split has {data.num_classes} classes ({', '.join(data.class_names)});"
+            " drop model.num_classes: the classifier takes the data set's count"
+        )
 
 
 def train(args: argparse.Namespace) -> int:
@@ -68,15 +72,18 @@ def train(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides)
     if args.resume:
         if overrides:
-            raise ConfigError("--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
-                              f"overrides {sorted(overrides)}")
+            raise ConfigError(
+                "--resume continues a run with the config saved in its last.pt; drop the KEY=VALUE "
+                f"overrides {sorted(overrides)}"
+            )
         if args.out is None:
             raise ConfigError("--resume needs --out, the run folder to continue")
         out = Path(args.out)
         if (out / "last.pt").is_file():
             _resume_preset(args, out)
-        summary = run(None, None, out, resume=True, overwrite=args.overwrite, progress=not args.no_progress,
-                      device=args.device)
+        summary = run(
+            None, None, out, resume=True, overwrite=args.overwrite, progress=not args.no_progress, device=args.device
+        )
     else:
         if args.preset is None:
             raise ConfigError("--preset (a preset name or a YAML file) is required to start a run")
@@ -88,11 +95,14 @@ def train(args: argparse.Namespace) -> int:
             return 0
         _check_num_classes(model_config, config, overrides)
         out = Path(args.out or Path("runs") / Path(args.preset).stem)
-        summary = run(model_config, config, out, overwrite=args.overwrite, progress=not args.no_progress,
-                      device=args.device)
+        summary = run(
+            model_config, config, out, overwrite=args.overwrite, progress=not args.no_progress, device=args.device
+        )
     if os.environ.get("RANK", "0") == "0":  # under torchrun only rank 0 tracks the best model
-        print(f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
-              f"model files {out / 'best.pt'}, {out / 'final.pt'}")
+        print(
+            f"best mIoU {summary['best']['miou']:.4f} at iteration {summary['best']['iteration']}; "
+            f"model files {out / 'best.pt'}, {out / 'final.pt'}"
+        )
     return 0
 
 
@@ -113,8 +123,10 @@ def _eval_config(args: argparse.Namespace, protocol) -> TrainConfig:
         base = {**base, "data_root": args.data}
     overrides = parse_overrides(args.overrides)
     if any(key.startswith("model.") for key in overrides):
-        raise ConfigError(f"eval takes data and inference keys only; the model comes from the file, not "
-                          f"{sorted(k for k in overrides if k.startswith('model.'))}")
+        raise ConfigError(
+            f"eval takes data and inference keys only; the model comes from the file, not "
+            f"{sorted(k for k in overrides if k.startswith('model.'))}"
+        )
     return TrainConfig.from_dict(merge({"train": base}, overrides)["train"])
 
 
@@ -132,28 +144,39 @@ def evaluate(args: argparse.Namespace) -> int:
     protocol = model.config.protocol
     if args.multi_scale:
         if protocol is None:
-            raise ConfigError("--multi-scale needs a model with a stored evaluation protocol; set eval.scales "
-                              "and eval.flip instead")
+            raise ConfigError(
+                "--multi-scale needs a model with a stored evaluation protocol; set eval.scales and eval.flip instead"
+            )
         protocol = protocol.multi_scale()
     config = _eval_config(args, protocol)
     dataset = build_dataset(config, config.val_split, False, model.config)
     if dataset.num_classes != model.config.num_classes:
-        raise ConfigError(f"the model predicts {model.config.num_classes} classes but {config.dataset} "
-                          f"{config.val_split} has {dataset.num_classes}")
-    scores = score(model, dataset, config.eval, model.config.num_classes, device=_device(args),
-                   class_names=dataset.class_names)
+        raise ConfigError(
+            f"the model predicts {model.config.num_classes} classes but {config.dataset} "
+            f"{config.val_split} has {dataset.num_classes}"
+        )
+    scores = score(
+        model, dataset, config.eval, model.config.num_classes, device=_device(args), class_names=dataset.class_names
+    )
     for name, iou in scores["iou"].items():
         print(f"  {name:>20s}  IoU {iou:.4f}")
-    print(f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
-          f"({config.dataset} {config.val_split}, {config.eval.mode}, resize {list(config.eval.resize or []) or None}, "
-          f"scales {list(config.eval.scales)}, flip {config.eval.flip})")
+    print(
+        f"mIoU {scores['miou']:.4f}  pixel accuracy {scores['pixel_accuracy']:.4f}  "
+        f"({config.dataset} {config.val_split}, {config.eval.mode}, resize {list(config.eval.resize or []) or None}, "
+        f"scales {list(config.eval.scales)}, flip {config.eval.flip})"
+    )
     entry = models.CHECKPOINTS.get(args.pretrained) if args.pretrained else None
     published = entry.miou if entry is not None and not args.multi_scale else None
     for line in summary(protocol, config, model.config.align_corners, published, scores["miou"]):
         print(line)
     if args.json:
-        write_text(args.json, json.dumps({**scores, "protocol": protocol.name if protocol else None,
-                                          "published_miou": published}, indent=2) + "\n")
+        write_text(
+            args.json,
+            json.dumps(
+                {**scores, "protocol": protocol.name if protocol else None, "published_miou": published}, indent=2
+            )
+            + "\n",
+        )
     return 0
 
 
@@ -161,8 +184,9 @@ def predict(args: argparse.Namespace) -> int:
     """``annkit predict``: palette PNG + overlay per image."""
     from annkit.engine.predict import predict_images
 
-    config = EvalConfig(mode=args.mode, crop=tuple(args.crop), stride=tuple(args.stride),
-                        scales=tuple(args.scales), flip=args.flip)
+    config = EvalConfig(
+        mode=args.mode, crop=tuple(args.crop), stride=tuple(args.stride), scales=tuple(args.scales), flip=args.flip
+    )
     written = predict_images(_model(args), args.images, args.out, config, _device(args))
     print(f"wrote {len(written)} files to {args.out}: {', '.join(path.name for path in written)}")
     return 0

@@ -57,11 +57,15 @@ class OptimizerConfig:
     weight_decay: float = 0.0005
 
     def __post_init__(self) -> None:
-        _check("train.optimizer", [
-            (self.name in OPTIMIZERS, "name", f"one of {OPTIMIZERS}", self.name),
-            (self.lr > 0, "lr", "a positive number", self.lr),
-            (0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum),
-            (self.weight_decay >= 0, "weight_decay", "a number ≥ 0", self.weight_decay)])
+        _check(
+            "train.optimizer",
+            [
+                (self.name in OPTIMIZERS, "name", f"one of {OPTIMIZERS}", self.name),
+                (self.lr > 0, "lr", "a positive number", self.lr),
+                (0 <= self.momentum < 1, "momentum", "in [0, 1)", self.momentum),
+                (self.weight_decay >= 0, "weight_decay", "a number ≥ 0", self.weight_decay),
+            ],
+        )
 
 
 @dataclass
@@ -73,9 +77,14 @@ class ScheduleConfig:
     min_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        _check("train.schedule", [(self.name == "poly", "name", "'poly'", self.name),
-                            (self.power > 0, "power", "a positive number", self.power),
-                            (self.min_lr >= 0, "min_lr", "a number ≥ 0", self.min_lr)])
+        _check(
+            "train.schedule",
+            [
+                (self.name == "poly", "name", "'poly'", self.name),
+                (self.power > 0, "power", "a positive number", self.power),
+                (self.min_lr >= 0, "min_lr", "a number ≥ 0", self.min_lr),
+            ],
+        )
 
 
 @dataclass
@@ -88,11 +97,15 @@ class LossConfig:
     ignore_index: int = 255
 
     def __post_init__(self) -> None:
-        _check("train.loss", [
-            (self.name in LOSSES, "name", f"one of {LOSSES}", self.name),
-            (0 < self.threshold <= 1, "threshold", "a probability in (0, 1]", self.threshold),
-            (self.min_kept >= 0, "min_kept", "an integer ≥ 0", self.min_kept),
-            (0 <= self.ignore_index <= 255, "ignore_index", "a label value in 0..255", self.ignore_index)])
+        _check(
+            "train.loss",
+            [
+                (self.name in LOSSES, "name", f"one of {LOSSES}", self.name),
+                (0 < self.threshold <= 1, "threshold", "a probability in (0, 1]", self.threshold),
+                (self.min_kept >= 0, "min_kept", "an integer ≥ 0", self.min_kept),
+                (0 <= self.ignore_index <= 255, "ignore_index", "a label value in 0..255", self.ignore_index),
+            ],
+        )
 
 
 @dataclass
@@ -123,14 +136,27 @@ class EvalConfig:
         return cls(**values, max_images=max_images)
 
     def __post_init__(self) -> None:
-        _check("eval", [
-            (self.mode in EVAL_MODES, "mode", f"one of {EVAL_MODES}", self.mode),
-            (len(self.crop) == 2 and min(self.crop) >= 1, "crop", "two positive integers (H, W)", self.crop),
-            (len(self.stride) == 2 and min(self.stride) >= 1, "stride", "two positive integers (H, W)", self.stride),
-            (len(self.scales) >= 1 and min(self.scales) > 0, "scales", "positive numbers", self.scales),
-            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
-            (self.max_images is None or self.max_images >= 1, "max_images", "a positive integer or null",
-             self.max_images)])
+        _check(
+            "eval",
+            [
+                (self.mode in EVAL_MODES, "mode", f"one of {EVAL_MODES}", self.mode),
+                (len(self.crop) == 2 and min(self.crop) >= 1, "crop", "two positive integers (H, W)", self.crop),
+                (
+                    len(self.stride) == 2 and min(self.stride) >= 1,
+                    "stride",
+                    "two positive integers (H, W)",
+                    self.stride,
+                ),
+                (len(self.scales) >= 1 and min(self.scales) > 0, "scales", "positive numbers", self.scales),
+                (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+                (
+                    self.max_images is None or self.max_images >= 1,
+                    "max_images",
+                    "a positive integer or null",
+                    self.max_images,
+                ),
+            ],
+        )
 
 
 @dataclass
@@ -166,27 +192,44 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         crop, scale = self.crop_size, self.scale_range
-        _check("train", [
-            (self.dataset in DATASETS, "dataset", f"one of {DATASETS}", self.dataset),
-            (crop is None or (len(crop) == 2 and min(crop) >= 1), "crop_size", "two positive integers (H, W) or null",
-             crop),
-            (scale is None or (len(scale) == 2 and 0 < scale[0] <= scale[1]), "scale_range",
-             "two numbers 0 < low ≤ high, or null", scale),
-            (isinstance(self.flip, bool), "flip", "true or false", self.flip),
-            (isinstance(self.photometric, bool), "photometric", "true or false", self.photometric),
-            (self.iterations >= 1, "iterations", "a positive integer", self.iterations),
-            (self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size),
-            (self.aux_weight >= 0, "aux_weight", "a number ≥ 0", self.aux_weight),
-            (self.grad_clip is None or self.grad_clip > 0, "grad_clip",
-             "a positive maximum gradient norm, or null for no clipping", self.grad_clip),
-            (self.seed >= 0, "seed", "an integer ≥ 0", self.seed),
-            (self.num_workers >= 0, "num_workers", "an integer ≥ 0", self.num_workers),
-            (self.eval_every >= 1, "eval_every", "a positive integer", self.eval_every),
-            (self.checkpoint_every >= 1, "checkpoint_every", "a positive integer", self.checkpoint_every),
-            (self.log_every >= 1, "log_every", "a positive integer", self.log_every)])
+        _check(
+            "train",
+            [
+                (self.dataset in DATASETS, "dataset", f"one of {DATASETS}", self.dataset),
+                (
+                    crop is None or (len(crop) == 2 and min(crop) >= 1),
+                    "crop_size",
+                    "two positive integers (H, W) or null",
+                    crop,
+                ),
+                (
+                    scale is None or (len(scale) == 2 and 0 < scale[0] <= scale[1]),
+                    "scale_range",
+                    "two numbers 0 < low ≤ high, or null",
+                    scale,
+                ),
+                (isinstance(self.flip, bool), "flip", "true or false", self.flip),
+                (isinstance(self.photometric, bool), "photometric", "true or false", self.photometric),
+                (self.iterations >= 1, "iterations", "a positive integer", self.iterations),
+                (self.batch_size >= 1, "batch_size", "a positive integer", self.batch_size),
+                (self.aux_weight >= 0, "aux_weight", "a number ≥ 0", self.aux_weight),
+                (
+                    self.grad_clip is None or self.grad_clip > 0,
+                    "grad_clip",
+                    "a positive maximum gradient norm, or null for no clipping",
+                    self.grad_clip,
+                ),
+                (self.seed >= 0, "seed", "an integer ≥ 0", self.seed),
+                (self.num_workers >= 0, "num_workers", "an integer ≥ 0", self.num_workers),
+                (self.eval_every >= 1, "eval_every", "a positive integer", self.eval_every),
+                (self.checkpoint_every >= 1, "checkpoint_every", "a positive integer", self.checkpoint_every),
+                (self.log_every >= 1, "log_every", "a positive integer", self.log_every),
+            ],
+        )
         if self.optimizer.lr <= self.schedule.min_lr:
-            raise ConfigError(f"train.schedule.min_lr ({self.schedule.min_lr}) must be below train.optimizer.lr "
-                              f"({self.optimizer.lr})")
+            raise ConfigError(
+                f"train.schedule.min_lr ({self.schedule.min_lr}) must be below train.optimizer.lr ({self.optimizer.lr})"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -266,8 +309,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: the value is not valid YAML ({err.problem}); expected e.g. "
-                              "3, 0.01, true, null, [64, 64]") from None
+            raise ConfigError(
+                f"override {item!r}: the value is not valid YAML ({err.problem}); expected e.g. "
+                "3, 0.01, true, null, [64, 64]"
+            ) from None
     return out
 
 
@@ -291,7 +336,9 @@ def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
     return data
 
 
-def resolve(preset: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> tuple[ModelConfig, TrainConfig]:
+def resolve(
+    preset: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None
+) -> tuple[ModelConfig, TrainConfig]:
     """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
     base = load_preset(preset) if isinstance(preset, (str, Path)) else preset
     data = merge(base, overrides)

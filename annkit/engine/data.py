@@ -16,9 +16,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from annkit.data import (DATASETS, eval_transforms, load_dataset, seed_worker, segmentation_folder, train_transforms,
-                         voc2012)
 from annkit.config import ModelConfig
+from annkit.data import (
+    DATASETS,
+    eval_transforms,
+    load_dataset,
+    seed_worker,
+    segmentation_folder,
+    train_transforms,
+    voc2012,
+)
 from annkit.engine.config import ConfigError, TrainConfig
 
 
@@ -29,9 +36,17 @@ def build_dataset(config: TrainConfig, split: str, train: bool, model: ModelConf
     if train:
         crop = tuple(config.crop_size) if config.crop_size is not None else None
         scale = tuple(config.scale_range) if config.scale_range is not None else None
-        transforms = train_transforms(crop, scale, tuple(config.scale), flip=config.flip,
-                                      photometric=config.photometric, mean=mean, std=std,
-                                      cat_max_ratio=config.cat_max_ratio, channel_order=order)
+        transforms = train_transforms(
+            crop,
+            scale,
+            tuple(config.scale),
+            flip=config.flip,
+            photometric=config.photometric,
+            mean=mean,
+            std=std,
+            cat_max_ratio=config.cat_max_ratio,
+            channel_order=order,
+        )
     else:
         transforms = eval_transforms(mean, std, order)
     root = Path(config.data_root)
@@ -87,8 +102,7 @@ class StreamBatches(Sampler):
             iteration += 1
 
 
-def stream_loader(dataset: Dataset, config: TrainConfig, start: int, rank: int = 0,
-                  world_size: int = 1) -> DataLoader:
+def stream_loader(dataset: Dataset, config: TrainConfig, start: int, rank: int = 0, world_size: int = 1) -> DataLoader:
     """An endless DataLoader over ``TrainStream(dataset)`` starting at iteration ``start``.
 
     Its own generator keeps DataLoader start-up from drawing on the global torch RNG (which dropout uses and
@@ -97,9 +111,12 @@ def stream_loader(dataset: Dataset, config: TrainConfig, start: int, rank: int =
     stream = TrainStream(dataset, config.seed)
     if len(dataset) < config.batch_size // world_size:
         raise ConfigError(f"the training set has {len(dataset)} images, fewer than one batch per process")
-    return DataLoader(stream, batch_sampler=StreamBatches(config.batch_size, start, rank, world_size),
-                      num_workers=config.num_workers, worker_init_fn=seed_worker,
-                      generator=torch.Generator().manual_seed(config.seed),
-                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
-
-
+    return DataLoader(
+        stream,
+        batch_sampler=StreamBatches(config.batch_size, start, rank, world_size),
+        num_workers=config.num_workers,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(config.seed),
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )

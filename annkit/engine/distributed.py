@@ -45,11 +45,14 @@ def resolve_device(device: str | None = None, local_rank: int = 0, world_size: i
     if target.type != "cuda":
         raise ConfigError(f"--device {device!r}: annkit trains and evaluates on cpu or cuda, not {target.type}")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {device!r}: CUDA is not available here (torch {torch.__version__}); "
-                          "use --device cpu")
+        raise ConfigError(
+            f"--device {device!r}: CUDA is not available here (torch {torch.__version__}); use --device cpu"
+        )
     if target.index is not None and world_size > 1:
-        raise ConfigError(f"--device {device!r} names one GPU, but under torchrun each process uses "
-                          "cuda:LOCAL_RANK; pass --device cuda")
+        raise ConfigError(
+            f"--device {device!r} names one GPU, but under torchrun each process uses "
+            "cuda:LOCAL_RANK; pass --device cuda"
+        )
     index = local_rank if target.index is None else target.index
     count = torch.cuda.device_count()
     if index >= count:
@@ -83,8 +86,9 @@ def wrap(model: nn.Module, context: Context, sync_bn: bool) -> nn.Module:
     model = model.to(context.device)
     if sync_bn:
         if context.device.type != "cuda":
-            raise ConfigError("train.sync_bn needs CUDA devices (torch's SyncBatchNorm has no CPU kernel); "
-                             "set sync_bn=false on CPU")
+            raise ConfigError(
+                "train.sync_bn needs CUDA devices (torch's SyncBatchNorm has no CPU kernel); set sync_bn=false on CPU"
+            )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if context.world_size == 1:
         return model

@@ -34,12 +34,15 @@ def check_finite(model: nn.Module) -> None:
     """Refuse a model with non-finite weights: its scores and predictions would mean nothing."""
     broken = non_finite(model)
     if broken:
-        raise UserError(f"the model has non-finite weights (NaN or inf in {len(broken)} tensors, e.g. {broken[0]}): "
-                        "it comes from a diverged training and cannot be evaluated or used for prediction")
+        raise UserError(
+            f"the model has non-finite weights (NaN or inf in {len(broken)} tensors, e.g. {broken[0]}): "
+            "it comes from a diverged training and cannot be evaluated or used for prediction"
+        )
 
 
-def slide_logits(model: nn.Module, images: torch.Tensor, crop: tuple[int, int], stride: tuple[int, int],
-                 num_classes: int) -> torch.Tensor:
+def slide_logits(
+    model: nn.Module, images: torch.Tensor, crop: tuple[int, int], stride: tuple[int, int], num_classes: int
+) -> torch.Tensor:
     """Logits (B, K, H, W) from ``crop``-sized windows every ``stride`` px; the last window sits flush with the
     border, overlaps are averaged. Images smaller than ``crop`` are one window."""
     batch, _, height, width = images.shape
@@ -80,17 +83,18 @@ def _segment(model: nn.Module, images: torch.Tensor, config: EvalConfig, num_cla
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images: torch.Tensor, config: EvalConfig,
-                          num_classes: int) -> torch.Tensor:
+def predict_probabilities(model: nn.Module, images: torch.Tensor, config: EvalConfig, num_classes: int) -> torch.Tensor:
     """Class probabilities (B, K, H, W) of normalised images (B, 3, H, W), averaged over scales and flips."""
     size = images.shape[-2:]
-    align_corners = config.align_corners if config.align_corners is not None else getattr(model, "align_corners",
-                                                                                           False)
+    align_corners = config.align_corners if config.align_corners is not None else getattr(model, "align_corners", False)
     total = images.new_zeros(images.shape[0], num_classes, *size, dtype=torch.float32)
     for scale in config.scales:
         target = inference_size(*size, config, scale)
-        scaled = images if target == tuple(size) else F.interpolate(images, size=target, mode="bilinear",
-                                                                     align_corners=False)
+        scaled = (
+            images
+            if target == tuple(size)
+            else F.interpolate(images, size=target, mode="bilinear", align_corners=False)
+        )
         for flip in (False, True) if config.flip else (False,):
             view = scaled.flip(-1) if flip else scaled
             logits = _segment(model, view, config, num_classes)
@@ -102,10 +106,19 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, config: EvalCo
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, config: EvalConfig, num_classes: int, *,
-             device: str | torch.device = "cpu", class_names: tuple[str, ...] | None = None,
-             ignore_index: int = 255, rank: int = 0, world_size: int = 1,
-             autocast: contextlib.AbstractContextManager | None = None) -> dict:
+def evaluate(
+    model: nn.Module,
+    dataset,
+    config: EvalConfig,
+    num_classes: int,
+    *,
+    device: str | torch.device = "cpu",
+    class_names: tuple[str, ...] | None = None,
+    ignore_index: int = 255,
+    rank: int = 0,
+    world_size: int = 1,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> dict:
     """mIoU, per-class IoU and pixel accuracy of ``model`` on ``dataset`` (samples with normalised images).
 
     Images go one at a time (their sizes may differ). With ``world_size`` > 1 each process takes every

@@ -35,12 +35,28 @@ def _die_with_parent() -> None:
 def _launch(preset: str, out: Path, overrides: dict, overwrite: bool) -> subprocess.Popen:
     """``annkit train`` for one model in its own process, one thread, output to ``out/train.log``."""
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "annkit", "train", "--preset", preset, "--out", str(out), "--threads", "1",
-               "--no-progress", *(["--overwrite"] if overwrite else []),
-               *(f"{key}={json.dumps(value)}" for key, value in overrides.items())]
+    command = [
+        sys.executable,
+        "-m",
+        "annkit",
+        "train",
+        "--preset",
+        preset,
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        *(["--overwrite"] if overwrite else []),
+        *(f"{key}={json.dumps(value)}" for key, value in overrides.items()),
+    ]
     with (out / "train.log").open("w") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
 
 
 def _last_iteration(run: Path) -> int:
@@ -81,8 +97,9 @@ def _stop(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
             process.wait()
 
 
-def train_runs(runs: dict[Path, tuple[str, dict]], iterations: int, workers: int = 2,
-               progress: bool = True, overwrite: bool = True) -> None:
+def train_runs(
+    runs: dict[Path, tuple[str, dict]], iterations: int, workers: int = 2, progress: bool = True, overwrite: bool = True
+) -> None:
     """Train every run ``{out_dir: (preset, dotted overrides)}``, ``workers`` processes at a time, with one
     progress bar each; a failed run stops the others and raises ``TrainingError`` with the end of its log.
 
@@ -94,8 +111,10 @@ def train_runs(runs: dict[Path, tuple[str, dict]], iterations: int, workers: int
         raise ValueError(f"workers must be at least 1, got {workers}")
     queue = list(runs)
     running: dict[Path, subprocess.Popen] = {}
-    bars = {out: tqdm(total=iterations, desc=out.name, position=i, unit="it", disable=not progress,
-                      dynamic_ncols=True) for i, out in enumerate(queue)}
+    bars = {
+        out: tqdm(total=iterations, desc=out.name, position=i, unit="it", disable=not progress, dynamic_ncols=True)
+        for i, out in enumerate(queue)
+    }
     try:
         with _stop_on_signals():
             while queue or running:

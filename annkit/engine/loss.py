@@ -55,8 +55,9 @@ class SegmentationLoss(nn.Module):
         self.aux = nn.CrossEntropyLoss(ignore_index=config.ignore_index)
         self.aux_weight = aux_weight
 
-    def forward(self, logits: torch.Tensor, aux_logits: torch.Tensor | None,
-                target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, logits: torch.Tensor, aux_logits: torch.Tensor | None, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         main = self.main(logits.float(), target)
         parts = {"main": main.detach()}
         total = main

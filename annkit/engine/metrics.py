@@ -27,11 +27,13 @@ class ConfusionMatrix:
         valid = target != self.ignore_index
         target, prediction = target[valid].long(), prediction[valid].long()
         if target.numel() and int(target.max()) >= self.num_classes:
-            raise ValueError(f"target holds class {int(target.max())}; expected ids < {self.num_classes} or "
-                             f"{self.ignore_index}")
+            raise ValueError(
+                f"target holds class {int(target.max())}; expected ids < {self.num_classes} or {self.ignore_index}"
+            )
         index = target * self.num_classes + prediction.to(self.matrix.device)
-        self.matrix += torch.bincount(index.to(self.matrix.device), minlength=self.num_classes ** 2).view(
-            self.num_classes, self.num_classes)
+        self.matrix += torch.bincount(index.to(self.matrix.device), minlength=self.num_classes**2).view(
+            self.num_classes, self.num_classes
+        )
 
     def all_reduce(self) -> None:
         """Sum the matrix over every process of the default process group (no-op when not distributed)."""
@@ -50,6 +52,8 @@ class ConfusionMatrix:
         present = [v for v in iou if not math.isnan(v)]
         names = class_names or tuple(str(k) for k in range(self.num_classes))
         total = int(self.matrix.sum())
-        return {"miou": sum(present) / len(present) if present else math.nan,
-                "pixel_accuracy": float(self.matrix.diag().sum()) / total if total else math.nan,
-                "iou": dict(zip(names, iou))}
+        return {
+            "miou": sum(present) / len(present) if present else math.nan,
+            "pixel_accuracy": float(self.matrix.diag().sum()) / total if total else math.nan,
+            "iou": dict(zip(names, iou)),
+        }

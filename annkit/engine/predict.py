@@ -23,8 +23,9 @@ from annkit.errors import ConfigError, os_error
 
 
 @torch.no_grad()
-def predict_file(model: torch.nn.Module, path: str | Path, config: EvalConfig,
-                 device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def predict_file(
+    model: torch.nn.Module, path: str | Path, config: EvalConfig, device: str | torch.device = "cpu"
+) -> tuple[np.ndarray, np.ndarray]:
     """(image (H, W, 3) uint8, predicted class ids (H, W) uint8) for one image file (read upright, see
     ``annkit.data.read_image``)."""
     image = read_image(path)  # (3, H, W) uint8
@@ -52,19 +53,27 @@ def output_names(paths: list[Path], out_dir: Path) -> dict[Path, tuple[Path, Pat
     for path, outputs in names.items():
         for output in outputs:
             if output.resolve() in owners:
-                raise ConfigError(f"{owners[output.resolve()]} and {path} would both be written to {output}; "
-                                  "predict them into separate --out folders")
+                raise ConfigError(
+                    f"{owners[output.resolve()]} and {path} would both be written to {output}; "
+                    "predict them into separate --out folders"
+                )
             owners[output.resolve()] = path
     inputs = {path.resolve() for path in paths}
     clobbered = sorted(str(output) for output in owners if output in inputs)
     if clobbered:
-        raise ConfigError(f"--out {out_dir} would overwrite the input image(s) {', '.join(clobbered)}; "
-                          "choose another --out folder")
+        raise ConfigError(
+            f"--out {out_dir} would overwrite the input image(s) {', '.join(clobbered)}; choose another --out folder"
+        )
     return names
 
 
-def predict_images(model: torch.nn.Module, paths: list[str | Path], out_dir: str | Path, config: EvalConfig,
-                   device: str | torch.device = "cpu") -> list[Path]:
+def predict_images(
+    model: torch.nn.Module,
+    paths: list[str | Path],
+    out_dir: str | Path,
+    config: EvalConfig,
+    device: str | torch.device = "cpu",
+) -> list[Path]:
     """Segment every image in ``paths``; write a mask and an overlay PNG each under ``out_dir`` (names:
     ``output_names``); returns the files written, in order. Inputs are never overwritten."""
     out_dir = Path(out_dir)

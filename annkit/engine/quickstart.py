@@ -42,11 +42,27 @@ from annkit.engine.trainer import check_writable
 MODELS = {"ANN (AFNB + APNB)": "tiny_ann", "local baseline (FCN)": "tiny_fcn"}
 #: quick-mode overrides of the train section (see the module docstring for why they differ from the paper's)
 QUICK = {
-    "dataset": "synthetic", "train_split": "train", "val_split": "val", "crop_size": None, "scale_range": None,
-    "photometric": False, "flip": True, "batch_size": 8, "iterations": 600,
-    "optimizer.name": "adamw", "optimizer.lr": 0.003, "optimizer.momentum": 0.9, "optimizer.weight_decay": 0.0001,
-    "loss.name": "ohem", "loss.min_kept": 10000, "eval_every": 100, "eval.max_images": 100, "checkpoint_every": 100,
-    "log_every": 10, "num_workers": 0, "seed": 0,
+    "dataset": "synthetic",
+    "train_split": "train",
+    "val_split": "val",
+    "crop_size": None,
+    "scale_range": None,
+    "photometric": False,
+    "flip": True,
+    "batch_size": 8,
+    "iterations": 600,
+    "optimizer.name": "adamw",
+    "optimizer.lr": 0.003,
+    "optimizer.momentum": 0.9,
+    "optimizer.weight_decay": 0.0001,
+    "loss.name": "ohem",
+    "loss.min_kept": 10000,
+    "eval_every": 100,
+    "eval.max_images": 100,
+    "checkpoint_every": 100,
+    "log_every": 10,
+    "num_workers": 0,
+    "seed": 0,
 }
 TARGETS = {"ann_miou": 0.75, "gap": 0.20, "wall_s": 300}
 
@@ -57,8 +73,13 @@ def train_models(out: Path, overrides: dict, iterations: int, parallel: bool, pr
     train_runs(runs, iterations, workers=len(runs) if parallel else 1, progress=progress)
 
 
-def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", iterations: int | None = None,
-        parallel: bool = True, progress: bool = True) -> dict:
+def run(
+    out: str | Path = "runs/quickstart",
+    data_root: str | Path = "data",
+    iterations: int | None = None,
+    parallel: bool = True,
+    progress: bool = True,
+) -> dict:
     """The whole quickstart; returns the results written to ``out/results.json`` (see the module docstring)."""
     start = time.perf_counter()
     out, data_root = Path(out), Path(data_root)
@@ -86,13 +107,17 @@ def run(out: str | Path = "runs/quickstart", data_root: str | Path = "data", ite
 
     write_report(out, results, data_root / "synthetic")
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    results["targets"] = {"ann_miou >= 0.75": ann >= TARGETS["ann_miou"],
-                          "baseline <= ann - 0.20": local <= ann - TARGETS["gap"],
-                          "wall_s <= 300": results["wall_s"] <= TARGETS["wall_s"]}
+    results["targets"] = {
+        "ann_miou >= 0.75": ann >= TARGETS["ann_miou"],
+        "baseline <= ann - 0.20": local <= ann - TARGETS["gap"],
+        "wall_s <= 300": results["wall_s"] <= TARGETS["wall_s"],
+    }
     results["threads"] = torch.get_num_threads()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the two trainings
     results["cpu_s"] = round(time.process_time() + children.ru_utime + children.ru_stime, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"ANN {ann:.3f} vs local baseline {local:.3f} mIoU (local ceiling {results['local_ceiling']:.3f}); "
-          f"{results['wall_s']:.0f} s wall, {results['cpu_s']:.0f} CPU-s; report: {out / 'report.md'}")
+    print(
+        f"ANN {ann:.3f} vs local baseline {local:.3f} mIoU (local ceiling {results['local_ceiling']:.3f}); "
+        f"{results['wall_s']:.0f} s wall, {results['cpu_s']:.0f} CPU-s; report: {out / 'report.md'}"
+    )
     return results

@@ -28,20 +28,23 @@ def plot_curves(runs: dict[str, Path], ceiling: float, eval_images: int) -> plt.
         evals = read_metrics(run, "eval")
         miou_ax.plot([r["iteration"] for r in evals], [r["miou"] for r in evals], marker="o", label=label)
     miou_ax.axhline(ceiling, color="grey", linestyle="--", label=f"local ceiling {ceiling:.3f}")
-    loss_ax.set(xlabel="iteration", ylabel="training loss", yscale="log",
-                title="training loss (OHEM: hard pixels only)")
+    loss_ax.set(
+        xlabel="iteration", ylabel="training loss", yscale="log", title="training loss (OHEM: hard pixels only)"
+    )
     miou_ax.set(xlabel="iteration", ylabel="mIoU", ylim=(0, 1), title=f"validation mIoU ({eval_images} images)")
     for ax in (loss_ax, miou_ax):
         ax.legend(fontsize=8)
     return fig
 
 
-def plot_samples(images: list[np.ndarray], truths: list[np.ndarray],
-                 predictions: dict[str, list[np.ndarray]]) -> plt.Figure:
+def plot_samples(
+    images: list[np.ndarray], truths: list[np.ndarray], predictions: dict[str, list[np.ndarray]]
+) -> plt.Figure:
     """Rows = samples; columns = image, ground truth, each model's prediction (VOC palette colours)."""
     columns = ["image", "ground truth", *predictions]
-    fig, axes = plt.subplots(len(images), len(columns), figsize=(2.6 * len(columns), 2.6 * len(images)),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        len(images), len(columns), figsize=(2.6 * len(columns), 2.6 * len(images)), layout="constrained", squeeze=False
+    )
     for row, (image, truth) in enumerate(zip(images, truths)):
         panels = [image, colorize(truth), *(colorize(p[row]) for p in predictions.values())]
         for col, (panel, title) in enumerate(zip(panels, columns)):
@@ -101,23 +104,24 @@ def write_report(out: Path, results: dict, data_dir: Path, samples: int = 3) -> 
     rows = [header, "|" + "---|" * (len(names) + 3)]
     for label, entry in results["models"].items():
         ious = " | ".join(f"{entry['iou'][n]:.3f}" for n in names)
-        rows.append(f"| {label} (`{entry['preset']}`) | **{entry['miou']:.3f}** | {entry['pixel_accuracy']:.3f} | "
-                    f"{ious} |")
+        rows.append(
+            f"| {label} (`{entry['preset']}`) | **{entry['miou']:.3f}** | {entry['pixel_accuracy']:.3f} | {ious} |"
+        )
     text = f"""# annkit quickstart: does long-range context need attention?
 
 Each synthetic image holds grey checkerboard objects whose class is written only in a coloured band along one edge,
-at least {results['cue_distance']} px away. The tiny backbone + FCN head (the local baseline) sees at most
-{results['baseline_radius']} px around a pixel, so it
-cannot know an object's class: its best possible mIoU is the **local ceiling, {results['local_ceiling']:.3f}**.
+at least {results["cue_distance"]} px away. The tiny backbone + FCN head (the local baseline) sees at most
+{results["baseline_radius"]} px around a pixel, so it
+cannot know an object's class: its best possible mIoU is the **local ceiling, {results["local_ceiling"]:.3f}**.
 ANN adds AFNB and APNB (Zhu et al., ICCV 2019): every pixel attends to 110 pyramid-pooled anchors covering the
-whole image, the cue included. Both models: same backbone, data, recipe and {results['iterations']} iterations
+whole image, the cue included. Both models: same backbone, data, recipe and {results["iterations"]} iterations
 (batch 8, AdamW + poly, OHEM cross-entropy, CPU).
 
 ## Validation ({len(val)} images, whole-image inference)
 
 {chr(10).join(rows)}
 
-Wall time of data check, both trainings (side by side) and both evaluations: {results['train_wall_s']:.0f} s.
+Wall time of data check, both trainings (side by side) and both evaluations: {results["train_wall_s"]:.0f} s.
 
 ## Learning curves
 
@@ -130,14 +134,14 @@ Wall time of data check, both trainings (side by side) and both evaluations: {re
 ## Where does an object pixel look?
 
 AFNB attention (block `{block}`, the first of ANN's two blocks) of the object pixel x={point[0]:.0f},
-y={point[1]:.0f} of `{raw[0]['name']}`: the heat map back-projects its attention over the 110 pyramid anchors
+y={point[1]:.0f} of `{raw[0]["name"]}`: the heat map back-projects its attention over the 110 pyramid anchors
 onto the image. Look for weight on the coloured band at the image edge — the only place the class is written.
 (The second block, APNB `head.context`, tends to look at the other objects instead; try `--block head.context`.)
 
 ![attention](attention.png)
 
-Reproduce: `annkit quickstart`; explore: `annkit viz attention --checkpoint {runs[next(iter(runs))] / 'final.pt'} \
---image {data_dir / 'JPEGImages' / (raw[0]['name'] + '.jpg')} --point {point[0]:.0f} {point[1]:.0f} --out attention.png`.
+Reproduce: `annkit quickstart`; explore: `annkit viz attention --checkpoint {runs[next(iter(runs))] / "final.pt"} \
+--image {data_dir / "JPEGImages" / (raw[0]["name"] + ".jpg")} --point {point[0]:.0f} {point[1]:.0f} --out attention.png`.
 """
     path = out / "report.md"
     path.write_text(text)

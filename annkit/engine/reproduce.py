@@ -17,8 +17,12 @@ _COMPARED = ("resize", "keep_ratio", "pad", "mode", "crop", "stride", "align_cor
 def protocol_section(protocol: EvalProtocol, data_root: str) -> dict:
     """The ``train`` section (dataset, data root, split, ``eval``) that evaluates as ``protocol`` says."""
     eval_config = EvalConfig.from_protocol(protocol)
-    return {"dataset": protocol.dataset, "data_root": data_root, "val_split": protocol.split,
-            "eval": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(eval_config).items()}}
+    return {
+        "dataset": protocol.dataset,
+        "data_root": data_root,
+        "val_split": protocol.split,
+        "eval": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(eval_config).items()},
+    }
 
 
 def departures(protocol: EvalProtocol, config: TrainConfig, model_align_corners: bool) -> list[str]:
@@ -36,23 +40,30 @@ def departures(protocol: EvalProtocol, config: TrainConfig, model_align_corners:
         if (tuple(ours) if isinstance(ours, (list, tuple)) else ours) != theirs:
             found.append(f"eval.{name} = {ours}, protocol: {theirs}")
     if model_align_corners != protocol.align_corners:
-        found.append(f"the model resizes its logits with align_corners={model_align_corners}, the protocol's "
-                     f"model with {protocol.align_corners}")
+        found.append(
+            f"the model resizes its logits with align_corners={model_align_corners}, the protocol's "
+            f"model with {protocol.align_corners}"
+        )
     if used.max_images is not None:
         found.append(f"only the first {used.max_images} images were scored: not comparable with the published figure")
     return found
 
 
-def summary(protocol: EvalProtocol | None, config: TrainConfig, model_align_corners: bool,
-            published: float | None, miou: float) -> list[str]:
+def summary(
+    protocol: EvalProtocol | None, config: TrainConfig, model_align_corners: bool, published: float | None, miou: float
+) -> list[str]:
     """Lines printed after the scores: the published figure, the protocol, and every remaining difference."""
     if protocol is None:
-        return ["no evaluation protocol is stored with this model: settings from the run's config / --preset / "
-                "the command line"]
+        return [
+            "no evaluation protocol is stored with this model: settings from the run's config / --preset / "
+            "the command line"
+        ]
     lines = [f"protocol {protocol.name}: {protocol.source}"]
     if published is not None:
-        lines.append(f"published mIoU {published:.2f} (single scale); this run {100 * miou:.2f}, difference "
-                     f"{100 * miou - published:+.2f}. The zoo lists no per-class IoU to compare with.")
+        lines.append(
+            f"published mIoU {published:.2f} (single scale); this run {100 * miou:.2f}, difference "
+            f"{100 * miou - published:+.2f}. The zoo lists no per-class IoU to compare with."
+        )
     lines += [f"note: differs from the protocol: {item}" for item in departures(protocol, config, model_align_corners)]
     lines += [f"note: remaining difference from the original evaluation: {item}" for item in protocol.notes]
     return lines

@@ -42,8 +42,10 @@ class RunLock:
             self.file.seek(0)
             holder = self.file.read().strip() or "unknown"
             self.file.close()
-            raise TrainingError(f"run folder {out_dir} is in use by another training (pid {holder}); wait for it "
-                                 "to finish, stop it, or choose another --out") from None
+            raise TrainingError(
+                f"run folder {out_dir} is in use by another training (pid {holder}); wait for it "
+                "to finish, stop it, or choose another --out"
+            ) from None
         self.file.seek(0)
         self.file.truncate()
         self.file.write(f"{os.getpid()}\n")
@@ -63,12 +65,13 @@ def claim(out_dir: Path, resume: bool, overwrite: bool) -> None:
     existing = [name for name in RUN_FILES if (out_dir / name).exists()]
     if resume:
         if not (out_dir / "last.pt").is_file():
-            raise TrainingError(f"nothing to resume in {out_dir}: it has no last.pt (start a new run without "
-                                 "--resume)")
+            raise TrainingError(f"nothing to resume in {out_dir}: it has no last.pt (start a new run without --resume)")
         return
     if existing and not overwrite:
-        raise TrainingError(f"{out_dir} already holds a run ({', '.join(existing)}); continue it with --resume, "
-                             "replace it with --overwrite, or choose another --out")
+        raise TrainingError(
+            f"{out_dir} already holds a run ({', '.join(existing)}); continue it with --resume, "
+            "replace it with --overwrite, or choose another --out"
+        )
     for name in existing:
         (out_dir / name).unlink()
     shutil.rmtree(out_dir / "tensorboard", ignore_errors=True)
@@ -86,8 +89,10 @@ def parse_metrics(text: str, path: Path) -> list[dict]:
         except json.JSONDecodeError:
             if number == len(lines):  # no newline after it: the write was interrupted
                 break
-            raise UserError(f"{path} line {number} is not a JSON record ({line[:60]!r}); expected one JSON "
-                            "object a line, as annkit writes them") from None
+            raise UserError(
+                f"{path} line {number} is not a JSON record ({line[:60]!r}); expected one JSON "
+                "object a line, as annkit writes them"
+            ) from None
     return records
 
 

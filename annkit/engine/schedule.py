@@ -32,4 +32,5 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> to
     """Poly decay over ``config.iterations`` steps (call ``step()`` once per iteration)."""
     s, base = config.schedule, config.optimizer.lr
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: poly_factor(it, config.iterations, s.power, base, s.min_lr))
+        optimizer, lambda it: poly_factor(it, config.iterations, s.power, base, s.min_lr)
+    )

@@ -19,8 +19,9 @@ from annkit.engine.loss import SegmentationLoss
 from annkit.engine.schedule import build_optimizer
 
 
-def measure(model_config: ModelConfig, config: TrainConfig, steps: int = 5, device: str = "cpu",
-            warmup: int = 2) -> dict:
+def measure(
+    model_config: ModelConfig, config: TrainConfig, steps: int = 5, device: str = "cpu", warmup: int = 2
+) -> dict:
     """``{"preset", "device", "batch", "size", "threads", "step_s", "images_per_s"}`` for ``steps`` timed steps."""
     device = torch.device(device)
     model = models.build(model_config, backbone_weights=False).to(device).train()
@@ -29,9 +30,12 @@ def measure(model_config: ModelConfig, config: TrainConfig, steps: int = 5, devi
     height, width = config.crop_size or (512, 512)
     generator = torch.Generator().manual_seed(config.seed)
     images = torch.randn(config.batch_size, 3, height, width, generator=generator).to(device)
-    target = torch.randint(0, model_config.num_classes, (config.batch_size, height, width),
-                           generator=generator).to(device)
-    dtype = getattr(torch, model_config.runtime.amp_dtype or "float16") if device.type == "cuda" and config.amp else None
+    target = torch.randint(0, model_config.num_classes, (config.batch_size, height, width), generator=generator).to(
+        device
+    )
+    dtype = (
+        getattr(torch, model_config.runtime.amp_dtype or "float16") if device.type == "cuda" and config.amp else None
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     times = []
     for step in range(warmup + steps):
@@ -50,6 +54,13 @@ def measure(model_config: ModelConfig, config: TrainConfig, steps: int = 5, devi
         if step >= warmup:
             times.append(time.perf_counter() - start)
     step_s = statistics.median(times)
-    return {"preset": model_config.name, "device": str(device), "batch": config.batch_size,
-            "size": [height, width], "threads": torch.get_num_threads(), "amp": str(dtype) if dtype else None,
-            "step_s": round(step_s, 4), "images_per_s": round(config.batch_size / step_s, 2)}
+    return {
+        "preset": model_config.name,
+        "device": str(device),
+        "batch": config.batch_size,
+        "size": [height, width],
+        "threads": torch.get_num_threads(),
+        "amp": str(dtype) if dtype else None,
+        "step_s": round(step_s, 4),
+        "images_per_s": round(config.batch_size / step_s, 2),
+    }

@@ -46,8 +46,10 @@ def check_writable(out_dir: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
-        raise TrainingError(f"output directory {out_dir} is not writable ({err.strerror or err}); "
-                            "expected a directory this user can create files in (choose another --out)") from err
+        raise TrainingError(
+            f"output directory {out_dir} is not writable ({err.strerror or err}); "
+            "expected a directory this user can create files in (choose another --out)"
+        ) from err
 
 
 def _amp(config: TrainConfig, model_config: ModelConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -66,10 +68,13 @@ def _diverged(what: str, iteration: int, out_dir: Path) -> TrainingError:
     """The error for a diverged run: what went non-finite, when, and which checkpoint survives."""
     kept = [f"the last good checkpoint {out_dir / 'last.pt'}", f"the best model {out_dir / 'best.pt'}"]
     kept = [text for text, name in zip(kept, ("last.pt", "best.pt")) if (out_dir / name).exists()]
-    survivors = f"{' and '.join(kept)} {'is' if len(kept) == 1 else 'are'} kept" if kept else \
-        "no checkpoint was written yet"
-    return TrainingError(f"{what} at iteration {iteration}; training stopped ({survivors}). "
-                         "Lower optimizer.lr, set grad_clip, or check the data for bad labels")
+    survivors = (
+        f"{' and '.join(kept)} {'is' if len(kept) == 1 else 'are'} kept" if kept else "no checkpoint was written yet"
+    )
+    return TrainingError(
+        f"{what} at iteration {iteration}; training stopped ({survivors}). "
+        "Lower optimizer.lr, set grad_clip, or check the data for bad labels"
+    )
 
 
 def set_training_mode(model: torch.nn.Module, norm_eval: bool) -> None:
@@ -81,8 +86,16 @@ def set_training_mode(model: torch.nn.Module, norm_eval: bool) -> None:
                 module.eval()
 
 
-def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, device: str | None = None) -> dict:
+def train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+) -> dict:
     """Train ``model_config`` with ``config``, writing the run to ``out_dir``; returns the summary dict.
 
     ``resume``: continue from ``out_dir/last.pt`` (model, optimiser, scheduler, scaler, RNG states, data position).
@@ -104,8 +117,14 @@ def train(model_config: ModelConfig, config: TrainConfig, out_dir: str | Path, *
             lock.release()
 
 
-def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, context: distributed.Context,
-           resume: bool, progress: bool) -> dict:
+def _train(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    out_dir: Path,
+    context: distributed.Context,
+    resume: bool,
+    progress: bool,
+) -> dict:
     """The loop of ``train``, in a folder this process holds."""
     checkpoint = None
     if resume:
@@ -117,9 +136,11 @@ def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, contex
     val_set = build_dataset(config, config.val_split, False, model_config)
     if model_config.num_classes != train_set.num_classes:  # the data set decides the classifier width
         if context.is_main:
-            print(f"model.num_classes: {model_config.name} has {model_config.num_classes}, the data set "
-                  f"{train_set.num_classes} ({', '.join(train_set.class_names)}); using {train_set.num_classes}",
-                  file=sys.stderr)
+            print(
+                f"model.num_classes: {model_config.name} has {model_config.num_classes}, the data set "
+                f"{train_set.num_classes} ({', '.join(train_set.class_names)}); using {train_set.num_classes}",
+                file=sys.stderr,
+            )
         model_config = models.model_config(model_config, num_classes=train_set.num_classes)
     model = models.build(model_config, backbone_weights=checkpoint is None)
     net = distributed.wrap(model, context, config.sync_bn)
@@ -137,19 +158,39 @@ def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, contex
         set_rng_state(checkpoint["rng"])
         start, best = checkpoint["iteration"], checkpoint["best"]
     if context.is_main:
-        write_text(out_dir / "config.yaml", yaml.safe_dump({"model": model_config.to_dict(),
-                                                            "train": config.to_dict()}, sort_keys=False))
+        write_text(
+            out_dir / "config.yaml",
+            yaml.safe_dump({"model": model_config.to_dict(), "train": config.to_dict()}, sort_keys=False),
+        )
     log = MetricLog(out_dir / "metrics.jsonl", start if checkpoint is not None else None) if context.is_main else None
 
     def save_state(iteration: int) -> None:
-        atomic_save({"format": FORMAT, "iteration": iteration, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": rng_state(), "best": best,
-                     "model_config": model_config.to_dict(), "train_config": config.to_dict()}, out_dir / "last.pt")
+        atomic_save(
+            {
+                "format": FORMAT,
+                "iteration": iteration,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(),
+                "best": best,
+                "model_config": model_config.to_dict(),
+                "train_config": config.to_dict(),
+            },
+            out_dir / "last.pt",
+        )
 
     batches = iter(stream_loader(train_set, config, start, context.rank, context.world_size))
-    bar = tqdm(total=config.iterations, initial=start, desc="train", unit="it", disable=not (progress and context.is_main),
-               dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        total=config.iterations,
+        initial=start,
+        desc="train",
+        unit="it",
+        disable=not (progress and context.is_main),
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     set_training_mode(net, config.norm_eval)
     tick, images = time.perf_counter(), 0
     for iteration in range(start + 1, config.iterations + 1):
@@ -176,8 +217,13 @@ def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, contex
         if iteration % config.log_every == 0:
             names = ["loss", *parts]
             values = distributed.mean(torch.stack([loss.detach(), *parts.values()]), context).tolist()
-            record = {"kind": "train", "iteration": iteration, **dict(zip(names, values)), "lr": lr,
-                      "images_per_s": images / (time.perf_counter() - tick)}
+            record = {
+                "kind": "train",
+                "iteration": iteration,
+                **dict(zip(names, values)),
+                "lr": lr,
+                "images_per_s": images / (time.perf_counter() - tick),
+            }
         if iteration % config.log_every == 0 and context.is_main:
             log.write(record)
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
@@ -189,13 +235,21 @@ def _train(model_config: ModelConfig, config: TrainConfig, out_dir: Path, contex
                 raise _diverged("weights became non-finite", iteration, out_dir)
         if evaluate_now:
             with _autocast(amp_dtype, context.device):
-                scores = evaluate(model, val_set, config.eval, model_config.num_classes, device=context.device,
-                                  class_names=val_set.class_names, rank=context.rank,
-                                  world_size=context.world_size)
+                scores = evaluate(
+                    model,
+                    val_set,
+                    config.eval,
+                    model_config.num_classes,
+                    device=context.device,
+                    class_names=val_set.class_names,
+                    rank=context.rank,
+                    world_size=context.world_size,
+                )
             if context.is_main:
                 log.write({"kind": "eval", "iteration": iteration, **scores})
-                bar.write(f"iteration {iteration}: mIoU {scores['miou']:.4f}, "
-                          f"pixel accuracy {scores['pixel_accuracy']:.4f}")
+                bar.write(
+                    f"iteration {iteration}: mIoU {scores['miou']:.4f}, pixel accuracy {scores['pixel_accuracy']:.4f}"
+                )
                 if scores["miou"] > best["miou"]:
                     best = {"miou": scores["miou"], "iteration": iteration}
                     models.save(model, out_dir / "best.pt")

@@ -23,7 +23,9 @@ def check(section: str, checks: list[tuple[bool, str, str, Any]]) -> None:
     """Raise a ConfigError for the first failed (ok, key, expected, got) range check of ``section``."""
     for ok, key, expected, got in checks:
         if not ok:
-            raise ConfigError(f"{section}.{key} must be {expected}, got {list(got) if isinstance(got, tuple) else got!r}")
+            raise ConfigError(
+                f"{section}.{key} must be {expected}, got {list(got) if isinstance(got, tuple) else got!r}"
+            )
 
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -55,7 +57,9 @@ def coerce(value: Any, kind: Any, key: str) -> Any:
         return int(value)
     if kind is not float and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
-    expected = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(kind, str(kind))
+    expected = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}.get(
+        kind, str(kind)
+    )
     raise ConfigError(f"{key} must be {expected}, got {value!r}")
 
 

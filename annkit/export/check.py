@@ -51,8 +51,9 @@ def session(path: str | Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def compare(model: Segmentor, onnx_path: str | Path, sizes, *, batch: int = 1, seed: int = 0,
-            threads: int | None = None) -> list[SizeCheck]:
+def compare(
+    model: Segmentor, onnx_path: str | Path, sizes, *, batch: int = 1, seed: int = 0, threads: int | None = None
+) -> list[SizeCheck]:
     """Run ``model`` (eval, fp32, normalisation included) and the ONNX file on the same images at each (H, W)."""
     runner = session(onnx_path, threads)
     generator = torch.Generator().manual_seed(seed)
@@ -67,19 +68,31 @@ def compare(model: Segmentor, onnx_path: str | Path, sizes, *, batch: int = 1, s
             raise AssertionError(f"ONNX logits have shape {got.shape}, PyTorch's {expected.shape}")
         diff = float(np.abs(got - expected).max())
         agreement = float((got.argmax(1) == expected.argmax(1)).mean())
-        checks.append(SizeCheck(height, width, diff, agreement, float(np.abs(expected).max()),
-                                diff <= MAX_ABS_DIFF and agreement >= MIN_ARGMAX_AGREEMENT))
+        checks.append(
+            SizeCheck(
+                height,
+                width,
+                diff,
+                agreement,
+                float(np.abs(expected).max()),
+                diff <= MAX_ABS_DIFF and agreement >= MIN_ARGMAX_AGREEMENT,
+            )
+        )
     return checks
 
 
 def report(name: str, checks: list[SizeCheck]) -> str:
     """One line per size and a verdict."""
-    lines = [f"{name}: onnxruntime (CPU EP) vs PyTorch eager, fp32; pass = max |diff| <= {MAX_ABS_DIFF:g} and "
-             f"argmax agreement >= {MIN_ARGMAX_AGREEMENT:.2%}"]
+    lines = [
+        f"{name}: onnxruntime (CPU EP) vs PyTorch eager, fp32; pass = max |diff| <= {MAX_ABS_DIFF:g} and "
+        f"argmax agreement >= {MIN_ARGMAX_AGREEMENT:.2%}"
+    ]
     for c in checks:
-        lines.append(f"  {c.height:>5}x{c.width:<5} max |diff| {c.max_abs_diff:.2e} (logits up to "
-                     f"{c.max_abs_logit:.2e})  argmax agreement {c.argmax_agreement:.6%}  "
-                     f"{'pass' if c.passed else 'FAIL'}")
+        lines.append(
+            f"  {c.height:>5}x{c.width:<5} max |diff| {c.max_abs_diff:.2e} (logits up to "
+            f"{c.max_abs_logit:.2e})  argmax agreement {c.argmax_agreement:.6%}  "
+            f"{'pass' if c.passed else 'FAIL'}"
+        )
     lines.append(f"  {'all sizes pass' if all(c.passed for c in checks) else 'FAILED'}")
     return "\n".join(lines)
 
@@ -140,15 +153,25 @@ def main(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
     name, model = model_from(args)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(args.onnx) if args.onnx else to_onnx(model, Path(tmp) / "model.onnx", dynamic=True,
-                                                         opset=args.opset)
+        path = (
+            Path(args.onnx) if args.onnx else to_onnx(model, Path(tmp) / "model.onnx", dynamic=True, opset=args.opset)
+        )
         checks = compare(model, path, sizes, seed=args.seed, threads=args.threads)
     text = report(name, checks)
     print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(model=name, torch=torch.__version__,
-                                                   onnxruntime=_ort_version(), threads=torch.get_num_threads(),
-                                                   checks=[asdict(c) for c in checks]), indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                dict(
+                    model=name,
+                    torch=torch.__version__,
+                    onnxruntime=_ort_version(),
+                    threads=torch.get_num_threads(),
+                    checks=[asdict(c) for c in checks],
+                ),
+                indent=2,
+            )
+        )
     return 0 if all(c.passed for c in checks) else 1
 
 

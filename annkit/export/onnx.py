@@ -29,8 +29,14 @@ from annkit.models.segmentor import Segmentor
 from annkit.nn.attention import AttentionBlock
 
 #: the ATen ops of adaptive pooling: their bins depend on the input size, which ONNX's pooling ops cannot express
-_ADAPTIVE_POOLS = ("_adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_avg_pool3d", "adaptive_max_pool3d",
-                   "adaptive_max_pool1d", "adaptive_avg_pool1d")
+_ADAPTIVE_POOLS = (
+    "_adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_avg_pool1d",
+)
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
 
 
@@ -73,11 +79,14 @@ def check_exportable(model: nn.Module, example: Tensor) -> None:
 
     Refused: adaptive pooling to more than 1×1 — e.g. ``PyramidSampler(mode="max")`` (adaptive max pooling has
     no separable matrix form) or a foreign ``nn.AdaptiveAvgPool2d`` — and a block being recorded."""
-    recording = [name or type(m).__name__ for name, m in model.named_modules()
-                 if isinstance(m, AttentionBlock) and m.recording]
+    recording = [
+        name or type(m).__name__ for name, m in model.named_modules() if isinstance(m, AttentionBlock) and m.recording
+    ]
     if recording:
-        raise UnexportableError(f"blocks {recording} are being recorded (record_attention): attention capture is "
-                                "PyTorch-side; close the record_attention context before exporting")
+        raise UnexportableError(
+            f"blocks {recording} are being recorded (record_attention): attention capture is "
+            "PyTorch-side; close the record_attention context before exporting"
+        )
     stack: list[str] = []  # names of the modules being called, innermost last
 
     def enter(name: str):
@@ -101,11 +110,19 @@ def check_exportable(model: nn.Module, example: Tensor) -> None:
         raise UnexportableError(
             "cannot export exactly: adaptive pooling's bins depend on the input size, which ONNX pooling cannot "
             f"express — found in {where}. annkit's average pyramids pool exactly in the graph "
-            "(PyramidSampler(mode='avg')); max-pooled pyramids (pool_mode='max') have no such form")
+            "(PyramidSampler(mode='avg')); max-pooled pyramids (pool_mode='max') have no such form"
+        )
 
 
-def to_onnx(model: Segmentor, path: str | os.PathLike, *, size: tuple[int, int] | None = None, dynamic: bool = True,
-            opset: int | None = None, overwrite: bool = False) -> Path:
+def to_onnx(
+    model: Segmentor,
+    path: str | os.PathLike,
+    *,
+    size: tuple[int, int] | None = None,
+    dynamic: bool = True,
+    opset: int | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Export a ``Segmentor`` (normalisation, backbone, head, resize) to an ONNX file and return its path.
 
     - ``dynamic=True``: one graph for any batch, height and width; pyramid bins follow adaptive pooling's
@@ -122,8 +139,10 @@ def to_onnx(model: Segmentor, path: str | os.PathLike, *, size: tuple[int, int] 
     if not isinstance(model, Segmentor):
         raise TypeError(f"to_onnx exports an annkit Segmentor, got {type(model).__name__}")
     if not hasattr(torch.export, "Dim") or not hasattr(torch.export.Dim, "DYNAMIC"):
-        raise UnexportableError(f"ONNX export needs torch >= 2.6 (torch.onnx.export(dynamo=True) with "
-                                f"torch.export.Dim.DYNAMIC); this is torch {torch.__version__}")
+        raise UnexportableError(
+            f"ONNX export needs torch >= 2.6 (torch.onnx.export(dynamo=True) with "
+            f"torch.export.Dim.DYNAMIC); this is torch {torch.__version__}"
+        )
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     if size is None and not dynamic:
@@ -143,9 +162,16 @@ def to_onnx(model: Segmentor, path: str | os.PathLike, *, size: tuple[int, int] 
             tmp_file = Path(tmp) / path.name
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's deprecation and tracing chatter
-                program = torch.onnx.export(deployed, (example,), dynamo=True, dynamic_shapes=shapes,
-                                            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                            opset_version=opset, verbose=False)
+                program = torch.onnx.export(
+                    deployed,
+                    (example,),
+                    dynamo=True,
+                    dynamic_shapes=shapes,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    opset_version=opset,
+                    verbose=False,
+                )
             program.save(tmp_file, external_data=False)
             os.replace(tmp_file, path)
     finally:

@@ -15,16 +15,43 @@ from annkit.models.backbones import ResNetBackbone, deep_stem, resnet
 from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
 from annkit.models.presets import build, model_config
 from annkit.models.pretrained import (
-    CHECKPOINTS, convert_mmseg_checkpoint, convert_official_checkpoint, convert_paddleseg_checkpoint, from_pretrained,
-    list_pretrained, load, save,
+    CHECKPOINTS,
+    convert_mmseg_checkpoint,
+    convert_official_checkpoint,
+    convert_paddleseg_checkpoint,
+    from_pretrained,
+    list_pretrained,
+    load,
+    save,
 )
 from annkit.models.runtime import autocast, fold_batchnorm, prepare
 from annkit.models.segmentor import Segmentor, SegmentorOutput
 from annkit.models.tiny import RECEPTIVE_FIELD, TinyBackbone
 
 __all__ = [
-    "CHECKPOINTS", "autocast", "convert_mmseg_checkpoint", "convert_official_checkpoint",
-    "convert_paddleseg_checkpoint", "fold_batchnorm", "from_pretrained", "list_pretrained", "load", "prepare",
-    "save", "ANNHead", "ASPPHead", "FCNHead", "NonLocalHead", "PSPHead", "RECEPTIVE_FIELD", "ResNetBackbone",
-    "Segmentor", "SegmentorOutput", "TinyBackbone", "build", "deep_stem", "model_config", "resnet",
+    "CHECKPOINTS",
+    "autocast",
+    "convert_mmseg_checkpoint",
+    "convert_official_checkpoint",
+    "convert_paddleseg_checkpoint",
+    "fold_batchnorm",
+    "from_pretrained",
+    "list_pretrained",
+    "load",
+    "prepare",
+    "save",
+    "ANNHead",
+    "ASPPHead",
+    "FCNHead",
+    "NonLocalHead",
+    "PSPHead",
+    "RECEPTIVE_FIELD",
+    "ResNetBackbone",
+    "Segmentor",
+    "SegmentorOutput",
+    "TinyBackbone",
+    "build",
+    "deep_stem",
+    "model_config",
+    "resnet",
 ]

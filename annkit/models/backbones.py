@@ -36,11 +36,16 @@ from annkit.models.resnet_basic import make_basic_stage, shortcut
 
 #: blocks per stage (layer1..layer4) for each depth
 DEPTHS: dict[int, tuple[int, int, int, int]] = {
-    18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
+    18: (2, 2, 2, 2),
+    34: (3, 4, 6, 3),
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
 }
 #: which of layer2..layer4 replace their stride by dilation, per output stride
 _DILATE: dict[int, tuple[bool, bool, bool]] = {
-    8: (False, True, True), 16: (False, False, True), 32: (False, False, False),
+    8: (False, True, True),
+    16: (False, False, True),
+    32: (False, False, False),
 }
 STEMS = ("torchvision", "deep", "deep_base")
 
@@ -53,8 +58,9 @@ class ResNetBackbone(nn.Module):
     "low" (stage 4) and "high" (stage 5) features that ANN's head reads.
     """
 
-    def __init__(self, stem: nn.Sequential, stages: list[nn.Sequential], out_channels: tuple[int, ...],
-                 ceil_mode: bool = False) -> None:
+    def __init__(
+        self, stem: nn.Sequential, stages: list[nn.Sequential], out_channels: tuple[int, ...], ceil_mode: bool = False
+    ) -> None:
         super().__init__()
         self.stem = stem
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1, ceil_mode=ceil_mode)
@@ -75,8 +81,11 @@ def deep_stem(width: int = 32) -> nn.Sequential:
     mmsegmentation's ResNetV1c; w = 64 is the official ANN code's deep base (output 128 channels)."""
     layers: list[nn.Module] = []
     for c_in, c_out, stride in ((3, width, 2), (width, width, 1), (width, 2 * width, 1)):
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                   nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -91,11 +100,19 @@ def _torchvision_resnet(depth: int, weights, **kwargs) -> nn.Module:
             f"could not download torchvision's ImageNet weights for ResNet-{depth} ({weights}) from {weights.url} "
             f"({getattr(err, 'reason', err)}). Without network access, fetch that file elsewhere and place it at "
             f"{cached}, or build without them: annkit.models.build(..., backbone_weights=False), or the override "
-            "model.backbone.weights=null (random initialisation)") from None
+            "model.backbone.weights=null (random initialisation)"
+        ) from None
 
 
-def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision", weights: str | None = None,
-           avg_down: bool = False, contract_dilation: bool = True) -> ResNetBackbone:
+def resnet(
+    depth: int = 50,
+    *,
+    output_stride: int = 8,
+    stem: str = "torchvision",
+    weights: str | None = None,
+    avg_down: bool = False,
+    contract_dilation: bool = True,
+) -> ResNetBackbone:
     """A dilated ResNet-``depth`` backbone at ``output_stride`` 8, 16 or 32.
 
     ``weights`` names torchvision ImageNet weights (``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``, ``"DEFAULT"``) and
@@ -110,20 +127,24 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
     if stem not in STEMS:
         raise ValueError(f"stem {stem!r} is not supported; expected one of {STEMS}")
     if weights is not None and stem != "torchvision":
-        raise ValueError(f"torchvision ImageNet weights ({weights!r}) fit the 'torchvision' stem only, not {stem!r}; "
-                         "deep-stem weights come from mmsegmentation checkpoints (annkit.models.from_pretrained)")
+        raise ValueError(
+            f"torchvision ImageNet weights ({weights!r}) fit the 'torchvision' stem only, not {stem!r}; "
+            "deep-stem weights come from mmsegmentation checkpoints (annkit.models.from_pretrained)"
+        )
     if weights is not None and (avg_down or not contract_dilation):
-        raise ValueError(f"torchvision ImageNet weights ({weights!r}) fit torchvision's ResNet only, not "
-                         "avg_down=True or contract_dilation=False (ResNet-vd weights come from PaddleSeg checkpoints)")
+        raise ValueError(
+            f"torchvision ImageNet weights ({weights!r}) fit torchvision's ResNet only, not "
+            "avg_down=True or contract_dilation=False (ResNet-vd weights come from PaddleSeg checkpoints)"
+        )
     tv_weights = torchvision.models.get_model_weights(f"resnet{depth}")[weights] if weights else None
     dilate = list(_DILATE[output_stride])
     if depth >= 50 and (avg_down or not contract_dilation):
         stages = _bottleneck_stages(depth, dilate, avg_down=avg_down, contract_dilation=contract_dilation)
-        out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
+        out_channels = tuple(64 * 2**i * Bottleneck.expansion for i in range(4))
     elif depth >= 50:
         tv = _torchvision_resnet(depth, tv_weights, replace_stride_with_dilation=dilate)
         stages = [tv.layer1, tv.layer2, tv.layer3, tv.layer4]
-        out_channels = tuple(64 * 2 ** i * Bottleneck.expansion for i in range(4))
+        out_channels = tuple(64 * 2**i * Bottleneck.expansion for i in range(4))
     else:
         stages, out_channels = _basic_stages(depth, dilate, avg_down=avg_down, contract_dilation=contract_dilation)
         if tv_weights is not None:  # same parameter names as torchvision's BasicBlock stages
@@ -132,8 +153,9 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
                 ours.load_state_dict(theirs.state_dict())
     if stem == "deep_base":  # 128 stem channels: the first block's 1×1 conv and shortcut read 128, not 64
         if depth < 50:
-            raise ValueError(f"the 'deep_base' stem is built for ResNet-50/101 (the official ANN models), "
-                             f"not ResNet-{depth}")
+            raise ValueError(
+                f"the 'deep_base' stem is built for ResNet-50/101 (the official ANN models), not ResNet-{depth}"
+            )
         first = stages[0][0]
         first.conv1 = nn.Conv2d(128, first.conv1.out_channels, 1, bias=False)
         first.downsample[0] = nn.Conv2d(128, first.downsample[0].out_channels, 1, bias=False)
@@ -143,8 +165,9 @@ def resnet(depth: int = 50, *, output_stride: int = 8, stem: str = "torchvision"
     elif tv_weights is not None:
         stem_module = nn.Sequential(tv.conv1, tv.bn1, tv.relu)
     else:
-        stem_module = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
-                                    nn.ReLU(inplace=True))
+        stem_module = nn.Sequential(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True)
+        )
         nn.init.kaiming_normal_(stem_module[0].weight, mode="fan_out", nonlinearity="relu")
     return ResNetBackbone(stem_module, stages, out_channels, ceil_mode=stem == "deep_base")
 
@@ -157,18 +180,18 @@ def _stage_plan(depth: int, dilate: list[bool]) -> list[tuple[int, int, int]]:
         stride = 1 if i == 0 else 2
         if i > 0 and dilate[i - 1]:
             dilation, stride = dilation * stride, 1
-        plan.append((64 * 2 ** i, stride, dilation))
+        plan.append((64 * 2**i, stride, dilation))
     return plan
 
 
-def _bottleneck_stages(depth: int, dilate: list[bool], *, avg_down: bool,
-                       contract_dilation: bool) -> list[nn.Sequential]:
+def _bottleneck_stages(
+    depth: int, dilate: list[bool], *, avg_down: bool, contract_dilation: bool
+) -> list[nn.Sequential]:
     """torchvision Bottleneck stages assembled with the ResNet-vd options (see ``resnet``)."""
     stages, inplanes = [], 64
     for blocks, (planes, stride, dilation) in zip(DEPTHS[depth], _stage_plan(depth, dilate)):
         width = planes * Bottleneck.expansion
-        downsample = shortcut(inplanes, width, stride, avg_down=avg_down) \
-            if stride != 1 or inplanes != width else None
+        downsample = shortcut(inplanes, width, stride, avg_down=avg_down) if stride != 1 or inplanes != width else None
         first = dilation // 2 if contract_dilation and dilation > 1 else dilation
         layers = [Bottleneck(inplanes, planes, stride, downsample, dilation=first)]
         layers += [Bottleneck(width, planes, dilation=dilation) for _ in range(1, blocks)]
@@ -181,12 +204,22 @@ def _bottleneck_stages(depth: int, dilate: list[bool], *, avg_down: bool,
     return stages
 
 
-def _basic_stages(depth: int, dilate: list[bool], *, avg_down: bool = False,
-                  contract_dilation: bool = True) -> tuple[list[nn.Sequential], tuple[int, ...]]:
+def _basic_stages(
+    depth: int, dilate: list[bool], *, avg_down: bool = False, contract_dilation: bool = True
+) -> tuple[list[nn.Sequential], tuple[int, ...]]:
     """The four BasicBlock stages (output stride 8: dilations 1, 1, 2, 4)."""
     stages, inplanes = [], 64
     for blocks, (planes, stride, dilation) in zip(DEPTHS[depth], _stage_plan(depth, dilate)):
-        stages.append(make_basic_stage(inplanes, planes, blocks, stride=stride, dilation=dilation,
-                                       contract_dilation=contract_dilation, avg_down=avg_down))
+        stages.append(
+            make_basic_stage(
+                inplanes,
+                planes,
+                blocks,
+                stride=stride,
+                dilation=dilation,
+                contract_dilation=contract_dilation,
+                avg_down=avg_down,
+            )
+        )
         inplanes = planes
-    return stages, tuple(64 * 2 ** i for i in range(4))
+    return stages, tuple(64 * 2**i for i in range(4))

@@ -72,7 +72,7 @@ def saved_twice(state: Mapping[str, torch.Tensor], query: str, key: str, why: st
     returned, for the converter to skip."""
     repeats = {name for name in state if name.startswith(query)}
     for name in repeats:
-        twin = key + name[len(query):]
+        twin = key + name[len(query) :]
         if twin not in state or not torch.equal(state[twin], state[name]):
             raise ValueError(f"APNB's shared query/key projection differs: {name!r} != {twin!r}; {why}")
     return repeats
@@ -82,14 +82,14 @@ def _rename(key: str, nonlocal_head: bool = False) -> str | None:
     """The annkit name of mmsegmentation parameter ``key``, or None if the layout is unknown."""
     psp = "decode_head.psp_modules."
     if key.startswith(psp):  # psp_modules.<i>.1 is the ConvModule after adaptive pool <i>
-        index, module, rest = key[len(psp):].split(".", 2)
+        index, module, rest = key[len(psp) :].split(".", 2)
         if module != "1":
             return None
         target, conv_module = f"head.branches.{index}.", True
     else:
-        for source, target, conv_module in (_NONLOCAL if nonlocal_head else ()) + _PREFIXES:
+        for source, target, conv_module in (_NONLOCAL if nonlocal_head else ()) + _PREFIXES:  # noqa: B007 (used after the break)
             if key.startswith(source):
-                rest = key[len(source):]
+                rest = key[len(source) :]
                 break
         else:
             return None
@@ -103,11 +103,13 @@ def mmseg_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     the ``module.`` prefix of a DataParallel/DDP-wrapped model removed."""
     state = checkpoint.get("state_dict", checkpoint)
     if isinstance(state, Mapping):  # a DataParallel / DDP model saves every key under "module."
-        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     if not isinstance(state, Mapping) or not any(k.startswith("decode_head.") for k in state):
         keys = list(state)[:5] if isinstance(state, Mapping) else type(state).__name__
-        raise ValueError(f"not an mmsegmentation segmentor checkpoint: expected 'decode_head.*' keys "
-                         f"(under 'state_dict', optionally prefixed 'module.'), found {keys}")
+        raise ValueError(
+            f"not an mmsegmentation segmentor checkpoint: expected 'decode_head.*' keys "
+            f"(under 'state_dict', optionally prefixed 'module.'), found {keys}"
+        )
     return state
 
 
@@ -136,8 +138,9 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     return converted
 
 
-def infer_config(state: Mapping[str, torch.Tensor], *, name: str = "mmseg_converted",
-                 align_corners: bool = False) -> ModelConfig:
+def infer_config(
+    state: Mapping[str, torch.Tensor], *, name: str = "mmseg_converted", align_corners: bool = False
+) -> ModelConfig:
     """The annkit ``ModelConfig`` an mmsegmentation ANN/FCN/PSP/ASPP/NL ResNetV1c-D8 state dict describes.
 
     Depth, block type, head kind and widths, class count and the auxiliary head are read from key names and tensor
@@ -150,44 +153,77 @@ def infer_config(state: Mapping[str, torch.Tensor], *, name: str = "mmseg_conver
     bottleneck = "backbone.layer1.0.conv3.weight" in state
     depths = {(True, 6): 50, (True, 23): 101, (False, 2): 18, (False, 6): 34}
     if (bottleneck, blocks) not in depths:
-        raise ValueError(f"unsupported ResNet: {'bottleneck' if bottleneck else 'basic'} blocks with {blocks} "
-                         f"blocks in stage 4; expected ResNet-18/34/50/101")
+        raise ValueError(
+            f"unsupported ResNet: {'bottleneck' if bottleneck else 'basic'} blocks with {blocks} "
+            f"blocks in stage 4; expected ResNet-18/34/50/101"
+        )
     num_classes = state["decode_head.conv_seg.weight"].shape[0]
     if "decode_head.fusion.stages.0.query_project.conv.weight" in state:
-        head = HeadConfig("ann", dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0],
-                                      key_channels=state["decode_head.fusion.stages.0.query_project.conv.weight"]
-                                      .shape[0],
-                                      value_channels=state["decode_head.fusion.stages.0.value_project.weight"].shape[0],
-                                      block_dropout=0.0, dropout=0.1, key_bias=False))
+        head = HeadConfig(
+            "ann",
+            dict(
+                channels=state["decode_head.bottleneck.conv.weight"].shape[0],
+                key_channels=state["decode_head.fusion.stages.0.query_project.conv.weight"].shape[0],
+                value_channels=state["decode_head.fusion.stages.0.value_project.weight"].shape[0],
+                block_dropout=0.0,
+                dropout=0.1,
+                key_bias=False,
+            ),
+        )
     elif "decode_head.psp_modules.0.1.conv.weight" in state:
         branches = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("decode_head.psp_modules."))
-        head = HeadConfig("psp", dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0],
-                                      pool_sizes=[1, 2, 3, 6][:branches], dropout=0.1))
+        head = HeadConfig(
+            "psp",
+            dict(
+                channels=state["decode_head.bottleneck.conv.weight"].shape[0],
+                pool_sizes=[1, 2, 3, 6][:branches],
+                dropout=0.1,
+            ),
+        )
     elif "decode_head.image_pool.1.conv.weight" in state:  # ASPPHead: branch 0 is the 1×1 (dilation 1) conv
         branches = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("decode_head.aspp_modules."))
         if branches != 4 or state["decode_head.aspp_modules.0.conv.weight"].shape[-1] != 1:
-            raise ValueError(f"unsupported ASPPHead: expected mmsegmentation's dilations (1, 12, 24, 36), found "
-                             f"{branches} branches")
-        head = HeadConfig("aspp", dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0],
-                                       dilations=[1, 12, 24, 36], dropout=0.1))
+            raise ValueError(
+                f"unsupported ASPPHead: expected mmsegmentation's dilations (1, 12, 24, 36), found {branches} branches"
+            )
+        head = HeadConfig(
+            "aspp",
+            dict(channels=state["decode_head.bottleneck.conv.weight"].shape[0], dilations=[1, 12, 24, 36], dropout=0.1),
+        )
     elif "decode_head.nl_block.g.conv.weight" in state:  # NLHead
-        head = HeadConfig("nonlocal", dict(channels=state["decode_head.convs.0.conv.weight"].shape[0],
-                                           key_channels=state["decode_head.nl_block.g.conv.weight"].shape[0],
-                                           dropout=0.1, post_conv=True,
-                                           concat_input="decode_head.conv_cat.conv.weight" in state))
+        head = HeadConfig(
+            "nonlocal",
+            dict(
+                channels=state["decode_head.convs.0.conv.weight"].shape[0],
+                key_channels=state["decode_head.nl_block.g.conv.weight"].shape[0],
+                dropout=0.1,
+                post_conv=True,
+                concat_input="decode_head.conv_cat.conv.weight" in state,
+            ),
+        )
     elif "decode_head.convs.0.conv.weight" in state:
         head = HeadConfig("fcn", _fcn_options(state, "decode_head", in_index=-1))
     else:
-        raise ValueError("unsupported mmsegmentation decode head: expected ANNHead, ASPPHead, NLHead, PSPHead or "
-                         "FCNHead keys")
-    aux = HeadConfig("fcn", _fcn_options(state, "auxiliary_head", in_index=-2)) \
-        if "auxiliary_head.conv_seg.weight" in state else None
+        raise ValueError(
+            "unsupported mmsegmentation decode head: expected ANNHead, ASPPHead, NLHead, PSPHead or FCNHead keys"
+        )
+    aux = (
+        HeadConfig("fcn", _fcn_options(state, "auxiliary_head", in_index=-2))
+        if "auxiliary_head.conv_seg.weight" in state
+        else None
+    )
     backbone = BackboneConfig(name="resnet", depth=depths[bottleneck, blocks], output_stride=8, stem="deep")
-    return ModelConfig(name=name, num_classes=num_classes, backbone=backbone, head=head, aux_head=aux,
-                       align_corners=align_corners)
+    return ModelConfig(
+        name=name, num_classes=num_classes, backbone=backbone, head=head, aux_head=aux, align_corners=align_corners
+    )
 
 
 def _fcn_options(state: Mapping[str, torch.Tensor], prefix: str, in_index: int) -> dict[str, Any]:
     num_convs = 1 + max(int(k.split(".")[2]) for k in state if k.startswith(f"{prefix}.convs."))
-    return dict(channels=state[f"{prefix}.convs.0.conv.weight"].shape[0], num_convs=num_convs,
-                concat_input=f"{prefix}.conv_cat.conv.weight" in state, dropout=0.1, in_index=in_index)
+    return dict(
+        channels=state[f"{prefix}.convs.0.conv.weight"].shape[0],
+        num_convs=num_convs,
+        concat_input=f"{prefix}.conv_cat.conv.weight" in state,
+        dropout=0.1,
+        in_index=in_index,
+    )

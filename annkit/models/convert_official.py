@@ -31,40 +31,56 @@ from annkit.models.convert_mmseg import saved_twice
 
 #: (official prefix, annkit prefix); first match wins
 _PREFIXES: tuple[tuple[str, str], ...] = (
-    ("backbone.prefix.conv1.", "backbone.stem.0."), ("backbone.prefix.bn1.", "backbone.stem.1."),
-    ("backbone.prefix.conv2.", "backbone.stem.3."), ("backbone.prefix.bn2.", "backbone.stem.4."),
-    ("backbone.prefix.conv3.", "backbone.stem.6."), ("backbone.prefix.bn3.", "backbone.stem.7."),
+    ("backbone.prefix.conv1.", "backbone.stem.0."),
+    ("backbone.prefix.bn1.", "backbone.stem.1."),
+    ("backbone.prefix.conv2.", "backbone.stem.3."),
+    ("backbone.prefix.bn2.", "backbone.stem.4."),
+    ("backbone.prefix.conv3.", "backbone.stem.6."),
+    ("backbone.prefix.bn3.", "backbone.stem.7."),
     ("backbone.layer", "backbone.layer"),
     ("fusion.stages.0.f_query.0.", "head.fusion.query.conv."),
     ("fusion.stages.0.f_query.1.0.", "head.fusion.query.norm."),
-    ("fusion.stages.0.f_key.0.", "head.fusion.key.conv."), ("fusion.stages.0.f_key.1.0.", "head.fusion.key.norm."),
-    ("fusion.stages.0.f_value.", "head.fusion.value."), ("fusion.stages.0.W.", "head.fusion.out."),
-    ("fusion.conv_bn_dropout.0.", "head.fusion.fuse.conv."), ("fusion.conv_bn_dropout.1.", "head.fusion.fuse.norm."),
-    ("context.0.", "head.bottleneck.conv."), ("context.1.0.", "head.bottleneck.norm."),
+    ("fusion.stages.0.f_key.0.", "head.fusion.key.conv."),
+    ("fusion.stages.0.f_key.1.0.", "head.fusion.key.norm."),
+    ("fusion.stages.0.f_value.", "head.fusion.value."),
+    ("fusion.stages.0.W.", "head.fusion.out."),
+    ("fusion.conv_bn_dropout.0.", "head.fusion.fuse.conv."),
+    ("fusion.conv_bn_dropout.1.", "head.fusion.fuse.norm."),
+    ("context.0.", "head.bottleneck.conv."),
+    ("context.1.0.", "head.bottleneck.norm."),
     ("context.2.stages.0.f_key.0.", "head.context.query_key.conv."),
     ("context.2.stages.0.f_key.1.0.", "head.context.query_key.norm."),
-    ("context.2.stages.0.f_value.", "head.context.value."), ("context.2.stages.0.W.", "head.context.out."),
+    ("context.2.stages.0.f_value.", "head.context.value."),
+    ("context.2.stages.0.W.", "head.context.out."),
     ("context.2.conv_bn_dropout.0.", "head.context.fuse.conv."),
     ("context.2.conv_bn_dropout.1.0.", "head.context.fuse.norm."),
     ("cls.", "head.classifier."),
-    ("dsn.0.", "aux_head.convs.0.conv."), ("dsn.1.0.", "aux_head.convs.0.norm."), ("dsn.3.", "aux_head.classifier."),
+    ("dsn.0.", "aux_head.convs.0.conv."),
+    ("dsn.1.0.", "aux_head.convs.0.norm."),
+    ("dsn.3.", "aux_head.classifier."),
 )
 _SHARED = ("context.2.stages.0.f_query.", "context.2.stages.0.f_key.")
 #: convs with a bias that annkit folds into the BN after them: conv prefix → BN prefix (annkit names)
-_FOLDED = {"head.fusion.fuse.conv.": "head.fusion.fuse.norm.", "head.bottleneck.conv.": "head.bottleneck.norm.",
-           "head.context.fuse.conv.": "head.context.fuse.norm.", "aux_head.convs.0.conv.": "aux_head.convs.0.norm."}
+_FOLDED = {
+    "head.fusion.fuse.conv.": "head.fusion.fuse.norm.",
+    "head.bottleneck.conv.": "head.bottleneck.norm.",
+    "head.context.fuse.conv.": "head.context.fuse.norm.",
+    "aux_head.convs.0.conv.": "aux_head.convs.0.norm.",
+}
 
 
 def official_state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The network weights of an official ANN checkpoint (its ``state_dict``), ``module.`` prefix removed."""
     state = checkpoint.get("state_dict", checkpoint)
     if isinstance(state, Mapping):
-        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+        state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
     required = ("backbone.prefix.conv1.weight", "fusion.conv_bn_dropout.0.weight")
     if not isinstance(state, Mapping) or any(key not in state for key in required):
         keys = list(state)[:5] if isinstance(state, Mapping) else type(state).__name__
-        raise ValueError(f"not an official ANN (MendelXu/ANN) checkpoint: expected 'module.backbone.prefix.*' and "
-                         f"'module.fusion.*' keys under 'state_dict', found {keys}")
+        raise ValueError(
+            f"not an official ANN (MendelXu/ANN) checkpoint: expected 'module.backbone.prefix.*' and "
+            f"'module.fusion.*' keys under 'state_dict', found {keys}"
+        )
     return dict(state)
 
 
@@ -80,7 +96,7 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
             continue
         for source, target in _PREFIXES:
             if key.startswith(source):
-                converted[target + key[len(source):]] = tensor
+                converted[target + key[len(source) :]] = tensor
                 break
         else:
             unknown.append(key)
@@ -98,4 +114,3 @@ def convert_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
 def num_classes(state: Mapping[str, torch.Tensor]) -> int:
     """The class count of an official state dict (rows of ``cls.weight``)."""
     return state["cls.weight"].shape[0]
-

@@ -80,7 +80,7 @@ def _rename(key: str, bottleneck: bool) -> str | None:
         return _conv_bn(prefix, f"conv{j}", f"bn{j}", rest)
     for source, target, conv_bn in _HEAD:
         if key.startswith(source):
-            rest = key[len(source):]
+            rest = key[len(source) :]
             if conv_bn:
                 return _conv_bn(target, "conv", "norm", rest)
             return target + rest if rest in ("weight", "bias") else None
@@ -96,8 +96,12 @@ def convert_state_dict(state: Mapping[str, np.ndarray | torch.Tensor]) -> dict[s
     bottleneck = "backbone.bb_0_0.conv2._conv.weight" in state
     tensors = {key: torch.tensor(np.asarray(value)) for key, value in state.items()}
     converted, unknown, biases = {}, [], {}
-    shared = saved_twice(tensors, _SHARED_QUERY, _SHARED_KEY,
-                         "PaddleSeg's SelfAttentionBlock_APNB saves one layer (f_query = f_key) under both names")
+    shared = saved_twice(
+        tensors,
+        _SHARED_QUERY,
+        _SHARED_KEY,
+        "PaddleSeg's SelfAttentionBlock_APNB saves one layer (f_query = f_key) under both names",
+    )
     for key, tensor in tensors.items():
         if key in shared:
             continue
@@ -109,15 +113,17 @@ def convert_state_dict(state: Mapping[str, np.ndarray | torch.Tensor]) -> dict[s
         else:
             converted[new] = tensor
     if unknown:
-        raise ValueError(f"cannot convert {len(unknown)} PaddleSeg keys (expected PaddleSeg's ANN with a ResNet-vd "
-                         f"backbone): {unknown[:10]}")
+        raise ValueError(
+            f"cannot convert {len(unknown)} PaddleSeg keys (expected PaddleSeg's ANN with a ResNet-vd "
+            f"backbone): {unknown[:10]}"
+        )
     for conv_bias, bias in biases.items():  # BN(Wx + b; μ) = BN(Wx; μ − b)
-        mean = conv_bias[:-len("conv.bias")] + "norm.running_mean"
+        mean = conv_bias[: -len("conv.bias")] + "norm.running_mean"
         if mean not in converted:
             raise ValueError(f"conv bias {conv_bias!r} has no BatchNorm after it ({mean!r} is missing)")
         converted[mean] = converted[mean] - bias
     for key in [k for k in converted if k.endswith(".running_mean")]:
-        converted[key[:-len("running_mean")] + "num_batches_tracked"] = torch.tensor(0)
+        converted[key[: -len("running_mean")] + "num_batches_tracked"] = torch.tensor(0)
     return converted
 
 
@@ -129,25 +135,61 @@ def infer_config(state: Mapping[str, np.ndarray | torch.Tensor], *, name: str = 
     mean = std = 0.5 on RGB in [0, 1], element-wise dropout 0.05.
     """
     if "backbone.conv1_1._conv.weight" not in state or "head.cls.weight" not in state:
-        raise ValueError("not a PaddleSeg ANN checkpoint: expected 'backbone.conv1_1._conv.weight' (ResNet-vd) and "
-                         f"'head.cls.weight' (ANNHead); found keys {list(state)[:5]}")
+        raise ValueError(
+            "not a PaddleSeg ANN checkpoint: expected 'backbone.conv1_1._conv.weight' (ResNet-vd) and "
+            f"'head.cls.weight' (ANNHead); found keys {list(state)[:5]}"
+        )
     blocks = 1 + max(int(k.split(".")[1].split("_")[2]) for k in state if k.startswith("backbone.bb_2_"))
     bottleneck = "backbone.bb_0_0.conv2._conv.weight" in state
     depths = {(True, 6): 50, (True, 23): 101, (False, 2): 18, (False, 6): 34}
     if (bottleneck, blocks) not in depths:
-        raise ValueError(f"unsupported ResNet-vd: {'bottleneck' if bottleneck else 'basic'} blocks with {blocks} "
-                         "blocks in stage 4; expected ResNet18/34/50/101_vd")
+        raise ValueError(
+            f"unsupported ResNet-vd: {'bottleneck' if bottleneck else 'basic'} blocks with {blocks} "
+            "blocks in stage 4; expected ResNet18/34/50/101_vd"
+        )
     attention = "head.fusion.stages.0."
-    head = HeadConfig("ann", dict(
-        channels=state["head.context.0._conv.weight"].shape[0], pool_sizes=[1, 3, 6, 8],
-        key_channels=state[attention + "f_query._conv.weight"].shape[0],
-        value_channels=state[attention + "f_value.weight"].shape[0], block_dropout=0.05, dropout=0.0,
-        dropout_kind="element", key_bias=False, zero_init_out=False))
+    head = HeadConfig(
+        "ann",
+        dict(
+            channels=state["head.context.0._conv.weight"].shape[0],
+            pool_sizes=[1, 3, 6, 8],
+            key_channels=state[attention + "f_query._conv.weight"].shape[0],
+            value_channels=state[attention + "f_value.weight"].shape[0],
+            block_dropout=0.05,
+            dropout=0.0,
+            dropout_kind="element",
+            key_bias=False,
+            zero_init_out=False,
+        ),
+    )
     aux = None
     if "head.auxlayer.conv.weight" in state:
-        aux = HeadConfig("fcn", dict(channels=state["head.auxlayer.conv_bn_relu._conv.weight"].shape[0], num_convs=1,
-                                     concat_input=False, dropout=0.05, dropout_kind="element", in_index=-2))
-    backbone = BackboneConfig(name="resnet", depth=depths[bottleneck, blocks], output_stride=8, stem="deep",
-                              avg_down=True, contract_dilation=False)
-    return ModelConfig(name=name, num_classes=state["head.cls.weight"].shape[0], backbone=backbone, head=head,
-                       aux_head=aux, align_corners=False, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+        aux = HeadConfig(
+            "fcn",
+            dict(
+                channels=state["head.auxlayer.conv_bn_relu._conv.weight"].shape[0],
+                num_convs=1,
+                concat_input=False,
+                dropout=0.05,
+                dropout_kind="element",
+                in_index=-2,
+            ),
+        )
+    backbone = BackboneConfig(
+        name="resnet",
+        depth=depths[bottleneck, blocks],
+        output_stride=8,
+        stem="deep",
+        avg_down=True,
+        contract_dilation=False,
+    )
+    return ModelConfig(
+        name=name,
+        num_classes=state["head.cls.weight"].shape[0],
+        backbone=backbone,
+        head=head,
+        aux_head=aux,
+        align_corners=False,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+    )

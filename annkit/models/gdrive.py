@@ -39,8 +39,9 @@ def download_drive_file(url: str, path: str | Path, *, timeout: float = 60.0) ->
     file_id = drive_file_id(url)
     if file_id is None:
         raise ValueError(f"{url!r} is not a Google Drive file URL (expected …?id=ID or …/file/d/ID)")
-    manual = (f"download {url} in a browser (confirm Drive's warning page) and save it as {path}; "
-              "annkit then uses that file")
+    manual = (
+        f"download {url} in a browser (confirm Drive's warning page) and save it as {path}; annkit then uses that file"
+    )
     part = path.with_name(path.name + ".part")
     path.parent.mkdir(parents=True, exist_ok=True)
     target = DIRECT.format(file_id)
@@ -58,5 +59,7 @@ def download_drive_file(url: str, path: str | Path, *, timeout: float = 60.0) ->
         target = _confirm_url(page)
         if target is None:
             break
-    raise RuntimeError(f"Google Drive did not hand out {url} (it answered with a web page: quota exceeded, "
-                       f"removed, or a changed page). Instead, {manual}")
+    raise RuntimeError(
+        f"Google Drive did not hand out {url} (it answered with a web page: quota exceeded, "
+        f"removed, or a changed page). Instead, {manual}"
+    )

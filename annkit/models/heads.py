@@ -48,19 +48,43 @@ class ANNHead(nn.Module):
     output straight to the classifier.
     """
 
-    def __init__(self, low_channels: int, high_channels: int, num_classes: int, *, channels: int = 512,
-                 key_channels: int = 256, value_channels: int = 256, pool_sizes: Sequence[int] = (1, 3, 6, 8),
-                 pool_mode: str = "avg", block_dropout: float = 0.05, dropout: float = 0.0,
-                 dropout_kind: str = "channel", key_bias: bool = True, zero_init_out: bool = True,
-                 afnb: bool = True, apnb: bool = True) -> None:
+    def __init__(
+        self,
+        low_channels: int,
+        high_channels: int,
+        num_classes: int,
+        *,
+        channels: int = 512,
+        key_channels: int = 256,
+        value_channels: int = 256,
+        pool_sizes: Sequence[int] = (1, 3, 6, 8),
+        pool_mode: str = "avg",
+        block_dropout: float = 0.05,
+        dropout: float = 0.0,
+        dropout_kind: str = "channel",
+        key_bias: bool = True,
+        zero_init_out: bool = True,
+        afnb: bool = True,
+        apnb: bool = True,
+    ) -> None:
         super().__init__()
-        blocks = dict(key_channels=key_channels, value_channels=value_channels, dropout=block_dropout,
-                      dropout_kind=dropout_kind, key_bias=key_bias, zero_init_out=zero_init_out)
-        self.fusion = AFNB(low_channels, high_channels, high_channels,
-                           sampler=PyramidSampler(pool_sizes, pool_mode), **blocks) if afnb else None
+        blocks = dict(
+            key_channels=key_channels,
+            value_channels=value_channels,
+            dropout=block_dropout,
+            dropout_kind=dropout_kind,
+            key_bias=key_bias,
+            zero_init_out=zero_init_out,
+        )
+        self.fusion = (
+            AFNB(low_channels, high_channels, high_channels, sampler=PyramidSampler(pool_sizes, pool_mode), **blocks)
+            if afnb
+            else None
+        )
         self.bottleneck = ConvNormAct(high_channels, channels, 3, padding=1)
-        self.context = APNB(channels, channels, sampler=PyramidSampler(pool_sizes, pool_mode),
-                            **blocks) if apnb else None
+        self.context = (
+            APNB(channels, channels, sampler=PyramidSampler(pool_sizes, pool_mode), **blocks) if apnb else None
+        )
         self.dropout = make_dropout(dropout, dropout_kind)
         self.classifier = _classifier(channels, num_classes)
 
@@ -79,15 +103,25 @@ class FCNHead(nn.Module):
     ``dropout_kind``: Dropout2d (``"channel"``, mmsegmentation) or element-wise (``"element"``, PaddleSeg).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, channels: int = 256, num_convs: int = 1,
-                 concat_input: bool = False, dropout: float = 0.1, dropout_kind: str = "channel",
-                 in_index: int = -2) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        channels: int = 256,
+        num_convs: int = 1,
+        concat_input: bool = False,
+        dropout: float = 0.1,
+        dropout_kind: str = "channel",
+        in_index: int = -2,
+    ) -> None:
         super().__init__()
         if num_convs < 1:
             raise ValueError(f"FCNHead needs num_convs >= 1, got {num_convs}")
         self.in_index = in_index
-        self.convs = nn.Sequential(*[ConvNormAct(in_channels if i == 0 else channels, channels, 3, padding=1)
-                                     for i in range(num_convs)])
+        self.convs = nn.Sequential(
+            *[ConvNormAct(in_channels if i == 0 else channels, channels, 3, padding=1) for i in range(num_convs)]
+        )
         self.conv_cat = ConvNormAct(in_channels + channels, channels, 3, padding=1) if concat_input else None
         self.dropout = make_dropout(dropout, dropout_kind)
         self.classifier = _classifier(channels, num_classes)
@@ -109,8 +143,17 @@ class NonLocalHead(nn.Module):
     mmsegmentation's ``NLHead`` (an FCN head with the block between its two convs).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512, key_channels: int = 256,
-                 dropout: float = 0.1, post_conv: bool = False, concat_input: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        channels: int = 512,
+        key_channels: int = 256,
+        dropout: float = 0.1,
+        post_conv: bool = False,
+        concat_input: bool = False,
+    ) -> None:
         super().__init__()
         self.bottleneck = ConvNormAct(in_channels, channels, 3, padding=1)
         self.context = NonLocal2d(channels, key_channels, norm=True)
@@ -136,12 +179,20 @@ class ASPPHead(nn.Module):
     attention.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512,
-                 dilations: Sequence[int] = (1, 12, 24, 36), dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        channels: int = 512,
+        dilations: Sequence[int] = (1, 12, 24, 36),
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.image_pool = ConvNormAct(in_channels, channels, 1)
-        self.branches = nn.ModuleList([ConvNormAct(in_channels, channels, 1 if d == 1 else 3, dilation=d)
-                                       for d in dilations])
+        self.branches = nn.ModuleList(
+            [ConvNormAct(in_channels, channels, 1 if d == 1 else 3, dilation=d) for d in dilations]
+        )
         self.bottleneck = ConvNormAct((len(dilations) + 1) * channels, channels, 3, padding=1)
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
@@ -161,8 +212,16 @@ class PSPHead(nn.Module):
     ``PyramidSampler`` (exactly ``adaptive_avg_pool2d`` per size, exportable to ONNX at any input size).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, *, channels: int = 512,
-                 pool_sizes: Sequence[int] = (1, 2, 3, 6), dropout: float = 0.1, align_corners: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        channels: int = 512,
+        pool_sizes: Sequence[int] = (1, 2, 3, 6),
+        dropout: float = 0.1,
+        align_corners: bool = False,
+    ) -> None:
         super().__init__()
         self.pool_sizes = tuple(pool_sizes)
         self.sampler = PyramidSampler(self.pool_sizes)  # adaptive average pooling, all sizes in one separable pass
@@ -178,7 +237,6 @@ class PSPHead(nn.Module):
         levels = self.sampler(x).split([s * s for s in self.pool_sizes], dim=2)  # (B, C, s²) per level
         for size, level, branch in zip(self.pool_sizes, levels, self.branches):
             pooled = branch(level.unflatten(2, (size, size)))  # (B, channels, s, s)
-            pyramid.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear",
-                                         align_corners=self.align_corners))
+            pyramid.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners))
         x = self.bottleneck(torch.cat(pyramid, dim=1))  # (B, channels, H, W)
         return self.classifier(self.dropout(x))  # (B, K, H, W)

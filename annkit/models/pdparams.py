@@ -55,7 +55,8 @@ class _ArrayUnpickler(pickle.Unpickler):
         except KeyError:
             raise UnsafePickleError(
                 f"refusing to load global {module}.{name}: a .pdparams file may only hold numpy arrays "
-                f"(allowed: {', '.join(sorted(f'{m}.{n}' for m, n in _ALLOWED))})") from None
+                f"(allowed: {', '.join(sorted(f'{m}.{n}' for m, n in _ALLOWED))})"
+            ) from None
 
     def persistent_load(self, pid):
         raise UnsafePickleError(f"refusing persistent id {pid!r}: a .pdparams file holds plain numpy arrays")
@@ -79,13 +80,17 @@ def read_pdparams(path: str | Path) -> dict[str, np.ndarray]:
         except Exception as err:  # truncated file, not a pickle, …
             raise ValueError(f"cannot read {path} as a Paddle .pdparams pickle: {err}") from err
     if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, expected a dict of arrays (paddle.save of a "
-                         "state_dict)")
+        raise ValueError(
+            f"{path} holds a {type(state).__name__}, expected a dict of arrays (paddle.save of a state_dict)"
+        )
     state.pop(NAME_TABLE_KEY, None)
-    bad = [f"{key!r} ({type(value).__name__}{'/' + str(value.dtype) if isinstance(value, np.ndarray) else ''})"
-           for key, value in state.items()
-           if not isinstance(key, str) or not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf"]
+    bad = [
+        f"{key!r} ({type(value).__name__}{'/' + str(value.dtype) if isinstance(value, np.ndarray) else ''})"
+        for key, value in state.items()
+        if not isinstance(key, str) or not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf"
+    ]
     if bad:
-        raise ValueError(f"{path} is not a plain Paddle state dict: expected numeric arrays under string names, "
-                         f"got {bad[:5]}")
+        raise ValueError(
+            f"{path} is not a plain Paddle state dict: expected numeric arrays under string names, got {bad[:5]}"
+        )
     return state

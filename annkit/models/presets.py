@@ -50,16 +50,22 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
         if cfg.name == "tiny":
             return TinyBackbone(cfg.channels)
         if cfg.name == "resnet":
-            return resnet(cfg.depth, output_stride=cfg.output_stride, stem=cfg.stem,
-                          weights=cfg.weights if backbone_weights else None, avg_down=cfg.avg_down,
-                          contract_dilation=cfg.contract_dilation)
+            return resnet(
+                cfg.depth,
+                output_stride=cfg.output_stride,
+                stem=cfg.stem,
+                weights=cfg.weights if backbone_weights else None,
+                avg_down=cfg.avg_down,
+                contract_dilation=cfg.contract_dilation,
+            )
     except (TypeError, ValueError) as err:  # the constructors check their settings
         raise ConfigError(f"model.backbone ({cfg.name}): {err}") from err
     raise ConfigError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
 
 
-def _build_head(head: HeadConfig, channels: tuple[int, ...], num_classes: int, where: str,
-                align_corners: bool) -> nn.Module:
+def _build_head(
+    head: HeadConfig, channels: tuple[int, ...], num_classes: int, where: str, align_corners: bool
+) -> nn.Module:
     """A head from its config; its input widths come from the backbone's ``out_channels``."""
     if head.name not in HEADS:
         raise ConfigError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
@@ -78,8 +84,9 @@ def _build_head(head: HeadConfig, channels: tuple[int, ...], num_classes: int, w
         raise ConfigError(f"{where} ({head.name}) has an invalid option: {err}") from err
 
 
-def build(name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weights: bool = True,
-          **overrides: Any) -> Segmentor:
+def build(
+    name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weights: bool = True, **overrides: Any
+) -> Segmentor:
     """Build the ``Segmentor`` a preset or config describes (random head; backbone ImageNet weights if configured).
 
     ``build("voc_ann_r50")``; ``build("tiny_ann", num_classes=5)``; ``build(cfg, backbone_weights=False)``.
@@ -92,7 +99,14 @@ def build(name_or_config: str | dict[str, Any] | ModelConfig, *, backbone_weight
     aux_head = None
     if config.aux_head is not None:
         aux_head = _build_head(config.aux_head, channels, config.num_classes, "model.aux_head", config.align_corners)
-    model = Segmentor(backbone, head, aux_head, align_corners=config.align_corners, mean=config.mean, std=config.std,
-                      channel_order=config.channel_order)
+    model = Segmentor(
+        backbone,
+        head,
+        aux_head,
+        align_corners=config.align_corners,
+        mean=config.mean,
+        std=config.std,
+        channel_order=config.channel_order,
+    )
     model.config = config
     return model

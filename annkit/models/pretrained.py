@@ -50,8 +50,14 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, hash_prefix: str | None, *, cache_dir: str | Path | None = None, progress: bool = True,
-             filename: str | None = None) -> Path:
+def download(
+    url: str,
+    hash_prefix: str | None,
+    *,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    filename: str | None = None,
+) -> Path:
     """Fetch ``url`` into the torch hub cache (once) as ``filename`` (default: the URL's last part) and return its
     path; the file's SHA-256 must start with ``hash_prefix`` (checked on download and on every reuse of the cached
     file; ``None`` where the publisher gives no hash — the caller then checks the file's structure)."""
@@ -62,14 +68,18 @@ def download(url: str, hash_prefix: str | None, *, cache_dir: str | Path | None 
         try:
             torch.hub.download_url_to_file(url, str(path), hash_prefix=hash_prefix, progress=progress)
         except (URLError, OSError, TimeoutError) as err:
-            raise WeightsDownloadError(f"could not download {url} ({err}). Without network access, fetch the "
-                                      f"file elsewhere and place it at {path}") from err
+            raise WeightsDownloadError(
+                f"could not download {url} ({err}). Without network access, fetch the "
+                f"file elsewhere and place it at {path}"
+            ) from err
     if hash_prefix is None:
         return path
     digest = sha256_of(path)
     if not digest.startswith(hash_prefix):
-        raise WeightsDownloadError(f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the "
-                                   "file is corrupt or not this checkpoint; delete it to download again")
+        raise WeightsDownloadError(
+            f"{path} has SHA-256 {digest[:12]}…, expected a prefix {hash_prefix}: the "
+            "file is corrupt or not this checkpoint; delete it to download again"
+        )
     return path
 
 
@@ -81,8 +91,10 @@ def _unreadable_reason(error: Exception) -> str:
     """Why torch.load refused a file, in one line, without torch's advice to load it unsafely."""
     unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
     if unsafe:
-        return (f"it holds a Python object ({unsafe.group(1)}), not only tensors and plain containers; annkit "
-                "loads weights only and never runs code stored in a file (save model.state_dict() instead)")
+        return (
+            f"it holds a Python object ({unsafe.group(1)}), not only tensors and plain containers; annkit "
+            "loads weights only and never runs code stored in a file (save model.state_dict() instead)"
+        )
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines and "weights_only" not in lines[0] else f"{type(error).__name__}, not a torch file"
 
@@ -97,8 +109,10 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise MissingFileError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes; an interrupted copy or download?); "
-                              "expected a file written by torch.save")
+        raise CheckpointError(
+            f"checkpoint {path} is empty (0 bytes; an interrupted copy or download?); "
+            "expected a file written by torch.save"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, or a pickle of non-weights objects
@@ -114,19 +128,29 @@ def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], sou
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    misshaped = [f"{k}: {tuple(state[k].shape)} in {source}, {tuple(expected[k].shape)} in the model"
-                 for k in sorted(set(state) & set(expected)) if state[k].shape != expected[k].shape]
+    misshaped = [
+        f"{k}: {tuple(state[k].shape)} in {source}, {tuple(expected[k].shape)} in the model"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or misshaped:
-        parts = [f"{label} ({len(keys)}): {keys[:8]}{' …' if len(keys) > 8 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
-                 if keys]
+        parts = [
+            f"{label} ({len(keys)}): {keys[:8]}{' …' if len(keys) > 8 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+            if keys
+        ]
         raise CheckpointError(f"{source} does not fit the model — " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
 
 
-def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
-                             config: str | ModelConfig | None = None, align_corners: bool = False,
-                             protocol: str | None = None) -> Segmentor:
+def convert_mmseg_checkpoint(
+    src: str | Path,
+    dst: str | Path | None = None,
+    *,
+    config: str | ModelConfig | None = None,
+    align_corners: bool = False,
+    protocol: str | None = None,
+) -> Segmentor:
     """Convert an mmsegmentation checkpoint file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
 
     ``config`` (a preset name or ModelConfig) fixes the architecture; without it, it is inferred from the weights
@@ -146,8 +170,9 @@ def convert_mmseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
     return model.eval()
 
 
-def convert_paddleseg_checkpoint(src: str | Path, dst: str | Path | None = None, *,
-                                 config: str | ModelConfig | None = None) -> Segmentor:
+def convert_paddleseg_checkpoint(
+    src: str | Path, dst: str | Path | None = None, *, config: str | ModelConfig | None = None
+) -> Segmentor:
     """Convert a PaddleSeg ANN ``.pdparams`` file into an annkit ``Segmentor`` (and save it to ``dst``, if given).
 
     The file is read without executing pickled code (``pdparams.read_pdparams``). ``config`` (a preset name or
@@ -155,8 +180,7 @@ def convert_paddleseg_checkpoint(src: str | Path, dst: str | Path | None = None,
     (``convert_paddleseg.infer_config``). The conversion is checked by a strict load.
     """
     state = read_pdparams(src)
-    config = model_config(config) if config is not None else \
-        convert_paddleseg.infer_config(state, name=Path(src).stem)
+    config = model_config(config) if config is not None else convert_paddleseg.infer_config(state, name=Path(src).stem)
     model = build(config, backbone_weights=False)
     load_state_dict_strict(model, convert_paddleseg.convert_state_dict(state), source=str(src))
     if dst is not None:
@@ -183,12 +207,16 @@ def load(path: str | Path) -> Segmentor:
     """Rebuild a Segmentor saved by ``save`` (or ``annkit convert mmseg``), strictly, in eval mode."""
     checkpoint = load_file(path)
     if checkpoint.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an annkit model file (format {checkpoint.get('format')!r}, expected "
-                              f"{FORMAT!r}); convert mmsegmentation checkpoints with `annkit convert mmseg`")
+        raise CheckpointError(
+            f"{path} is not an annkit model file (format {checkpoint.get('format')!r}, expected "
+            f"{FORMAT!r}); convert mmsegmentation checkpoints with `annkit convert mmseg`"
+        )
     missing = [key for key in ("config", "state_dict") if not isinstance(checkpoint.get(key), dict)]
     if missing:
-        raise CheckpointError(f"{path} has no {' or '.join(missing)}; expected an annkit model file written by "
-                              "annkit.models.save (a run's best.pt / final.pt)")
+        raise CheckpointError(
+            f"{path} has no {' or '.join(missing)}; expected an annkit model file written by "
+            "annkit.models.save (a run's best.pt / final.pt)"
+        )
     try:
         config = ModelConfig.from_dict(checkpoint["config"])
     except (TypeError, ValueError) as err:
@@ -198,8 +226,9 @@ def load(path: str | Path) -> Segmentor:
     return model.eval()
 
 
-def convert_official_checkpoint(src: str | Path, dst: str | Path | None = None, *,
-                                config: str | ModelConfig = "official_ann_r101_cityscapes") -> Segmentor:
+def convert_official_checkpoint(
+    src: str | Path, dst: str | Path | None = None, *, config: str | ModelConfig = "official_ann_r101_cityscapes"
+) -> Segmentor:
     """Convert an official ANN checkpoint (MendelXu/ANN) into an annkit ``Segmentor`` (saved to ``dst`` if given).
 
     The model is ``config`` (default: the official Cityscapes R-101 preset, BGR input, align_corners=True) with the
@@ -249,8 +278,11 @@ def from_pretrained(name: str, *, cache_dir: str | Path | None = None, progress:
     if entry.preset is not None:
         config = model_config(entry.preset, name=name, align_corners=entry.align_corners)
         return convert_mmseg_checkpoint(path, config=config, protocol=entry.protocol)
-    model = convert_mmseg_checkpoint(path, align_corners=entry.align_corners,  # architecture read from weights
-                                     protocol=entry.protocol)
+    model = convert_mmseg_checkpoint(
+        path,
+        align_corners=entry.align_corners,  # architecture read from weights
+        protocol=entry.protocol,
+    )
     labels = model_config(f"mmseg_ann_r50_d8_{entry.dataset}")  # same dataset: same class names and colours
     model.config = model_config(model.config, name=name, classes=labels.classes, palette=labels.palette)
     return model

@@ -29,8 +29,16 @@ class DilatedBasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, *, stride: int = 1, dilation: int = 1,
-                 downsample: nn.Module | None = None, second_dilation: int = 1) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: nn.Module | None = None,
+        second_dilation: int = 1,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -65,8 +73,16 @@ def shortcut(inplanes: int, planes: int, stride: int, *, avg_down: bool = False)
     return nn.Sequential(*layers)
 
 
-def make_basic_stage(inplanes: int, planes: int, blocks: int, *, stride: int = 1, dilation: int = 1,
-                     contract_dilation: bool = True, avg_down: bool = False) -> nn.Sequential:
+def make_basic_stage(
+    inplanes: int,
+    planes: int,
+    blocks: int,
+    *,
+    stride: int = 1,
+    dilation: int = 1,
+    contract_dilation: bool = True,
+    avg_down: bool = False,
+) -> nn.Sequential:
     """One ResNet stage of ``blocks`` DilatedBasicBlocks.
 
     ``contract_dilation=True`` (mmsegmentation): the first block uses half the stage's dilation, only ``conv1`` is
@@ -79,7 +95,10 @@ def make_basic_stage(inplanes: int, planes: int, blocks: int, *, stride: int = 1
         downsample = shortcut(inplanes, planes, stride, avg_down=avg_down)
     first_dilation = dilation // 2 if contract_dilation and dilation > 1 else dilation
     second = 1 if contract_dilation else dilation
-    layers = [DilatedBasicBlock(inplanes, planes, stride=stride, dilation=first_dilation, downsample=downsample,
-                                second_dilation=second)]
+    layers = [
+        DilatedBasicBlock(
+            inplanes, planes, stride=stride, dilation=first_dilation, downsample=downsample, second_dilation=second
+        )
+    ]
     layers += [DilatedBasicBlock(planes, planes, dilation=dilation, second_dilation=second) for _ in range(1, blocks)]
     return nn.Sequential(*layers)

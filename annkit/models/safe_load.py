@@ -24,7 +24,6 @@ import torch
 
 from annkit.errors import MissingFileError
 
-
 _MAX_STAND_INS = 64
 
 
@@ -96,6 +95,8 @@ def load_weights_entry(path: str | Path, entry: str = "state_dict") -> tuple[dic
     weights = checkpoint.get(entry, checkpoint)
     bad = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)] if isinstance(weights, dict) else [entry]
     if replaced and bad:
-        raise ValueError(f"checkpoint {path}: {entry!r} holds non-tensor objects at {bad[:5]} (classes "
-                         f"{replaced[:5]} were not loaded); expected tensors only")
+        raise ValueError(
+            f"checkpoint {path}: {entry!r} holds non-tensor objects at {bad[:5]} (classes "
+            f"{replaced[:5]} were not loaded); expected tensors only"
+        )
     return checkpoint, replaced

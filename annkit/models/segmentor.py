@@ -33,9 +33,17 @@ class Segmentor(nn.Module):
     the channels after normalising.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, aux_head: nn.Module | None = None, *,
-                 align_corners: bool = False, mean: tuple[float, ...] = IMAGENET_MEAN,
-                 std: tuple[float, ...] = IMAGENET_STD, channel_order: str = "RGB") -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        aux_head: nn.Module | None = None,
+        *,
+        align_corners: bool = False,
+        mean: tuple[float, ...] = IMAGENET_MEAN,
+        std: tuple[float, ...] = IMAGENET_STD,
+        channel_order: str = "RGB",
+    ) -> None:
         super().__init__()
         if channel_order not in CHANNEL_ORDERS:
             raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")

@@ -45,24 +45,45 @@ class Checkpoint:
         return found.group(1) if found else self.sha256
 
 
-def _mmseg(family: str, config: str, stamp: str, miou: float, miou_ms: float | None,
-           preset: str | None = None) -> Checkpoint:
+def _mmseg(
+    family: str, config: str, stamp: str, miou: float, miou_ms: float | None, preset: str | None = None
+) -> Checkpoint:
     """An mmsegmentation zoo row; dataset, backbone and crop are read from its config name."""
     parts = re.fullmatch(r"[a-z0-9]+_r(\d+)-d8_(\d+x\d+)_\d+k_([a-z0-9]+)", config)
     depth, crop, dataset = parts.groups()
     protocol = f"mmseg_{dataset}" + (f"_{crop}" if dataset == "cityscapes" else "")  # its test pipeline
-    return Checkpoint(f"{_OPENMMLAB}/{'nonlocal_net' if family == 'nonlocal' else family}/{config}/"
-                      f"{config}_{stamp}.pth", preset, miou, "769x769" in crop, family, "mmseg", dataset,
-                      f"R-{depth}-D8", crop, miou_ms, protocol=protocol)
+    return Checkpoint(
+        f"{_OPENMMLAB}/{'nonlocal_net' if family == 'nonlocal' else family}/{config}/{config}_{stamp}.pth",
+        preset,
+        miou,
+        "769x769" in crop,
+        family,
+        "mmseg",
+        dataset,
+        f"R-{depth}-D8",
+        crop,
+        miou_ms,
+        protocol=protocol,
+    )
 
 
 def _paddleseg(folder: str, config: str, depth: int, miou: float, miou_ms: float) -> Checkpoint:
     """A PaddleSeg zoo row (``configs/ann/README.md``: single scale and ms + flip); the file has no hash."""
     dataset = "cityscapes" if folder == "cityscapes" else "voc12aug"
     crop = "512x1024" if dataset == "cityscapes" else "512x512"  # PaddleSeg writes W×H: 1024×512
-    return Checkpoint(f"{_PADDLESEG}/{folder}/{config}/model.pdparams", f"paddleseg_ann_r{depth}_vd_{dataset}", miou,
-                      False, "ann", "paddleseg", dataset, f"R-{depth}-vd", crop, miou_ms,
-                      protocol=f"paddleseg_{dataset}")
+    return Checkpoint(
+        f"{_PADDLESEG}/{folder}/{config}/model.pdparams",
+        f"paddleseg_ann_r{depth}_vd_{dataset}",
+        miou,
+        False,
+        "ann",
+        "paddleseg",
+        dataset,
+        f"R-{depth}-vd",
+        crop,
+        miou_ms,
+        protocol=f"paddleseg_{dataset}",
+    )
 
 
 def _ann(config: str, stamp: str, miou: float, miou_ms: float) -> Checkpoint:
@@ -87,10 +108,30 @@ _ROWS: tuple[Checkpoint, ...] = (
     _paddleseg("pascal_voc12", "ann_resnet101_os8_voc12aug_512x512_40k", 101, 79.62, 80.33),
     _paddleseg("cityscapes", "ann_resnet50_os8_cityscapes_1024x512_80k", 50, 79.09, 79.90),
     _paddleseg("cityscapes", "ann_resnet101_os8_cityscapes_1024x512_80k", 101, 80.61, 81.50),
-    Checkpoint(f"{_DRIVE}1lw4g41l8tX3XZsdW3WuDGDSxiI77Fw13", "official_ann_r101_cityscapes", 79.9, True, "ann",
-               "official", "cityscapes", "R-101 deep-base", "769x769"),
-    Checkpoint(f"{_DRIVE}1yNjItS3IREN8Dqn7qB5EK7xpzoPRM8_e", "official_ann_r101_cityscapes", None, True, "ann",
-               "official", "cityscapes", "R-101 deep-base", "769x769", miou_ms=81.3, split="test"),
+    Checkpoint(
+        f"{_DRIVE}1lw4g41l8tX3XZsdW3WuDGDSxiI77Fw13",
+        "official_ann_r101_cityscapes",
+        79.9,
+        True,
+        "ann",
+        "official",
+        "cityscapes",
+        "R-101 deep-base",
+        "769x769",
+    ),
+    Checkpoint(
+        f"{_DRIVE}1yNjItS3IREN8Dqn7qB5EK7xpzoPRM8_e",
+        "official_ann_r101_cityscapes",
+        None,
+        True,
+        "ann",
+        "official",
+        "cityscapes",
+        "R-101 deep-base",
+        "769x769",
+        miou_ms=81.3,
+        split="test",
+    ),
     # the baselines of the paper's comparisons, as mmsegmentation trained them (val mIoU, its README)
     _mmseg("fcn", "fcn_r50-d8_512x512_20k_voc12aug", "20200617_010715-52dc5306", 67.08, 69.94),
     _mmseg("fcn", "fcn_r101-d8_512x512_20k_voc12aug", "20200617_010842-0bb4e798", 71.16, 73.57),
@@ -124,8 +165,11 @@ CHECKPOINTS: dict[str, Checkpoint] = {_name(row): row for row in _ROWS}
 def list_pretrained(family: str | None = None, dataset: str | None = None) -> list[dict]:
     """Every registered checkpoint as a dict (name, family, source, dataset, backbone, crop, published mIoU
     single-scale / ms+flip and the split they were measured on, file size, URL), optionally filtered."""
-    return [{"name": name, **asdict(row)} for name, row in CHECKPOINTS.items()
-            if (family is None or row.family == family) and (dataset is None or row.dataset == dataset)]
+    return [
+        {"name": name, **asdict(row)}
+        for name, row in CHECKPOINTS.items()
+        if (family is None or row.family == family) and (dataset is None or row.dataset == dataset)
+    ]
 
 
 def _cell(value) -> str:
@@ -137,7 +181,17 @@ def markdown_table(rows: list[dict] | None = None) -> str:
     header = ("name", "family", "dataset", "backbone", "crop", "mIoU", "ms+flip", "split", "MB", "source")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows if rows is not None else list_pretrained():
-        cells = (f"`{row['name']}`", row["family"], row["dataset"], row["backbone"], row["crop"], row["miou"],
-                 row["miou_ms"], row["split"], row["size_mb"], f"[{row['source']}]({row['url']})")
+        cells = (
+            f"`{row['name']}`",
+            row["family"],
+            row["dataset"],
+            row["backbone"],
+            row["crop"],
+            row["miou"],
+            row["miou_ms"],
+            row["split"],
+            row["size_mb"],
+            f"[{row['source']}]({row['url']})",
+        )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines)

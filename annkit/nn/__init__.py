@@ -9,12 +9,37 @@ from annkit.nn.attention import AttentionBlock, attend, attention_weights, proje
 from annkit.nn.layers import ConvNormAct
 from annkit.nn.nonlocal_block import PAIRWISE, NonLocal2d
 from annkit.nn.recording import RecordedAttention, record_attention
-from annkit.nn.samplers import (AnchorGeometry, GridSampler, IdentitySampler, PyramidSampler, Sampler,
-                                adaptive_bins, anchor_count, bin_averaging, cost_ratio)
+from annkit.nn.samplers import (
+    AnchorGeometry,
+    GridSampler,
+    IdentitySampler,
+    PyramidSampler,
+    Sampler,
+    adaptive_bins,
+    anchor_count,
+    bin_averaging,
+    cost_ratio,
+)
 
 __all__ = [
-    "AFNB", "APNB", "AttentionBlock", "ConvNormAct", "NonLocal2d", "PAIRWISE", "RecordedAttention",
-    "AnchorGeometry", "GridSampler", "IdentitySampler", "PyramidSampler", "Sampler",
-    "adaptive_bins", "anchor_count", "attend", "bin_averaging", "attention_weights", "cost_ratio", "project",
+    "AFNB",
+    "APNB",
+    "AttentionBlock",
+    "ConvNormAct",
+    "NonLocal2d",
+    "PAIRWISE",
+    "RecordedAttention",
+    "AnchorGeometry",
+    "GridSampler",
+    "IdentitySampler",
+    "PyramidSampler",
+    "Sampler",
+    "adaptive_bins",
+    "anchor_count",
+    "attend",
+    "bin_averaging",
+    "attention_weights",
+    "cost_ratio",
+    "project",
     "record_attention",
 ]

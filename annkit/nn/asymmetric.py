@@ -51,12 +51,26 @@ def _anchors_first(n: int, s: int, c_in: int, c_out: int) -> bool:
 class _AnchoredBlock(AttentionBlock):
     """What APNB and AFNB share: value/out projections on anchors, the fusion, the fast aggregation."""
 
-    def __init__(self, value_in: int, skip_channels: int, context_channels: int, out_channels: int,
-                 key_channels: int, value_channels: int, sampler: Sampler | None, dropout: float,
-                 dropout_kind: str, zero_init_out: bool, fuse_act: bool) -> None:
+    def __init__(
+        self,
+        value_in: int,
+        skip_channels: int,
+        context_channels: int,
+        out_channels: int,
+        key_channels: int,
+        value_channels: int,
+        sampler: Sampler | None,
+        dropout: float,
+        dropout_kind: str,
+        zero_init_out: bool,
+        fuse_act: bool,
+    ) -> None:
         super().__init__(sampler if sampler is not None else PyramidSampler((1, 3, 6, 8), "avg"))
-        for name, value in (("key_channels", key_channels), ("value_channels", value_channels),
-                            ("out_channels", out_channels)):
+        for name, value in (
+            ("key_channels", key_channels),
+            ("value_channels", value_channels),
+            ("out_channels", out_channels),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be positive, got {value}")
         self.key_channels = key_channels
@@ -72,7 +86,7 @@ class _AnchoredBlock(AttentionBlock):
     @property
     def scale(self) -> float:
         """The attention scale d^-1/2, d = key channels."""
-        return self.key_channels ** -0.5
+        return self.key_channels**-0.5
 
     def _anchor_values(self, source: Tensor) -> Tensor:
         """Values on the anchors (B, c_v, S): W·P(x) + b (identity 1) when sampling is linear, else P(W·x + b)."""
@@ -80,8 +94,16 @@ class _AnchoredBlock(AttentionBlock):
             return project(self.sampler(source), self.value.weight, self.value.bias)
         return self.sampler(self.value(source))
 
-    def _aggregate(self, query: Tensor, key: Tensor, value: Tensor, maps: list[Affine],
-                   query_size: tuple[int, int], key_size: tuple[int, int], onto: Tensor | None = None) -> Tensor:
+    def _aggregate(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        maps: list[Affine],
+        query_size: tuple[int, int],
+        key_size: tuple[int, int],
+        onto: Tensor | None = None,
+    ) -> Tensor:
         """Attend, then apply ``maps`` in order — each on the anchors while that is cheaper (identity 2) —
         and add ``onto``: query (B, d, N), key (B, d, S), value (B, c, S), onto (B, c_last, N) → (B, c_last, N)."""
         n, s = query.shape[-1], key.shape[-1]
@@ -101,25 +123,30 @@ class _AnchoredBlock(AttentionBlock):
         run them as one 1×1 conv with stacked weights (identity 4) — one pass over ``skip`` forward, one
         input-gradient GEMM backward. Returns (B, d, H, W) and (B, C_out, N)."""
         conv, fuse = projection.conv, self.fuse.conv
-        weight = torch.cat([conv.weight, fuse.weight[:, self.context_channels:]])  # (d + C_out, C_skip, 1, 1)
+        weight = torch.cat([conv.weight, fuse.weight[:, self.context_channels :]])  # (d + C_out, C_skip, 1, 1)
         widths = (conv.out_channels, fuse.out_channels)
         biases = (conv.bias, fuse.bias)
-        bias = None if all(b is None for b in biases) else torch.cat(
-            [weight.new_zeros(n) if b is None else b for b, n in zip(biases, widths)])
+        bias = (
+            None
+            if all(b is None for b in biases)
+            else torch.cat([weight.new_zeros(n) if b is None else b for b, n in zip(biases, widths)])
+        )
         projected, local = F.conv2d(skip, weight, bias).split(widths, dim=1)
         return projection.act(projection.norm(projected)), local.flatten(2)
 
-    def _fused(self, query: Tensor, key: Tensor, value: Tensor, local: Tensor, size: tuple[int, int],
-               key_size: tuple[int, int]) -> Tensor:
+    def _fused(
+        self, query: Tensor, key: Tensor, value: Tensor, local: Tensor, size: tuple[int, int], key_size: tuple[int, int]
+    ) -> Tensor:
         """fuse([out(context); skip]) = act(BN(W₂·skip + W₁·out(context))), the context half folded into the
         aggregation: ``local`` = W₂·skip (B, C_out, N) → (B, C_out, H, W)."""
-        w_context = self.fuse.conv.weight[:, :self.context_channels]
+        w_context = self.fuse.conv.weight[:, : self.context_channels]
         maps = [(self.out.weight, self.out.bias), (w_context, None)]
         fused = self._aggregate(query, key, value, maps, size, key_size, onto=local)  # W₂·skip + W₁·ctx
         return self.dropout(self.fuse.act(self.fuse.norm(fused.unflatten(2, size))))
 
-    def _context(self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int],
-                 key_size: tuple[int, int]) -> Tensor:
+    def _context(
+        self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int], key_size: tuple[int, int]
+    ) -> Tensor:
         context = self._aggregate(query, key, value, [(self.out.weight, self.out.bias)], size, key_size)
         return context.unflatten(2, size)  # (B, C_ctx, H, W)
 
@@ -143,12 +170,32 @@ class APNB(_AnchoredBlock):
     fused with the input: ReLU(BN(conv1×1([context; x]))), then dropout.
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, key_channels: int = 256,
-                 value_channels: int = 256, sampler: Sampler | None = None, dropout: float = 0.05,
-                 dropout_kind: str = "channel", key_bias: bool = True, zero_init_out: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int | None = None,
+        key_channels: int = 256,
+        value_channels: int = 256,
+        sampler: Sampler | None = None,
+        dropout: float = 0.05,
+        dropout_kind: str = "channel",
+        key_bias: bool = True,
+        zero_init_out: bool = True,
+    ) -> None:
         out_channels = in_channels if out_channels is None else out_channels
-        super().__init__(in_channels, in_channels, in_channels, out_channels, key_channels, value_channels,
-                         sampler, dropout, dropout_kind, zero_init_out, fuse_act=True)
+        super().__init__(
+            in_channels,
+            in_channels,
+            in_channels,
+            out_channels,
+            key_channels,
+            value_channels,
+            sampler,
+            dropout,
+            dropout_kind,
+            zero_init_out,
+            fuse_act=True,
+        )
         self.in_channels = in_channels
         self.query_key = ConvNormAct(in_channels, key_channels, 1, bias=key_bias)
 
@@ -190,13 +237,33 @@ class AFNB(_AnchoredBlock):
     context has ``out_channels`` channels and is fused with ``high``: BN(conv1×1([context; high])), no ReLU.
     """
 
-    def __init__(self, low_channels: int, high_channels: int, out_channels: int | None = None,
-                 key_channels: int = 256, value_channels: int = 256, sampler: Sampler | None = None,
-                 dropout: float = 0.05, dropout_kind: str = "channel", key_bias: bool = True,
-                 zero_init_out: bool = True) -> None:
+    def __init__(
+        self,
+        low_channels: int,
+        high_channels: int,
+        out_channels: int | None = None,
+        key_channels: int = 256,
+        value_channels: int = 256,
+        sampler: Sampler | None = None,
+        dropout: float = 0.05,
+        dropout_kind: str = "channel",
+        key_bias: bool = True,
+        zero_init_out: bool = True,
+    ) -> None:
         out_channels = high_channels if out_channels is None else out_channels
-        super().__init__(low_channels, high_channels, out_channels, out_channels, key_channels, value_channels,
-                         sampler, dropout, dropout_kind, zero_init_out, fuse_act=False)
+        super().__init__(
+            low_channels,
+            high_channels,
+            out_channels,
+            out_channels,
+            key_channels,
+            value_channels,
+            sampler,
+            dropout,
+            dropout_kind,
+            zero_init_out,
+            fuse_act=False,
+        )
         self.low_channels, self.high_channels = low_channels, high_channels
         self.query = ConvNormAct(high_channels, key_channels, 1, bias=key_bias)
         self.key = ConvNormAct(low_channels, key_channels, 1, bias=key_bias)
@@ -205,8 +272,10 @@ class AFNB(_AnchoredBlock):
         check_feature_map(low, self.low_channels, "AFNB", "low-level input")
         check_feature_map(high, self.high_channels, "AFNB", "high-level input")
         if low.shape[0] != high.shape[0]:
-            raise ValueError(f"AFNB expects low- and high-level inputs with the same batch size, "
-                             f"got low {tuple(low.shape)} and high {tuple(high.shape)}")
+            raise ValueError(
+                f"AFNB expects low- and high-level inputs with the same batch size, "
+                f"got low {tuple(low.shape)} and high {tuple(high.shape)}"
+            )
 
     def _inputs(self, low: Tensor, high: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """query (B, d, N), key (B, d, S), value (B, c_v, S) and, if ``fused``, W₂·high (B, C_out, N)."""

@@ -35,8 +35,15 @@ def attention_weights(query: Tensor, key: Tensor, scale: float) -> Tensor:
     return torch.softmax(torch.bmm(query.transpose(1, 2), key) * scale, dim=-1)
 
 
-def attend(query: Tensor, key: Tensor, value: Tensor, *, scale: float | None = None, need_weights: bool = False,
-           onto: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+def attend(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    *,
+    scale: float | None = None,
+    need_weights: bool = False,
+    onto: Tensor | None = None,
+) -> tuple[Tensor, Tensor | None]:
     """N queries attend over S anchors: returns (context (B, c, N), weights (B, N, S) or None).
 
     Channels-first, like flattened feature maps: query (B, d, N), key (B, d, S), value (B, c, S).
@@ -84,8 +91,16 @@ class AttentionBlock(nn.Module):
         if self._observer is not None:
             self._observer(self, weights, query_size, key_size)
 
-    def _attend(self, query: Tensor, key: Tensor, value: Tensor, scale: float, query_size: tuple[int, int],
-                key_size: tuple[int, int], onto: Tensor | None = None) -> Tensor:
+    def _attend(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        scale: float,
+        query_size: tuple[int, int],
+        key_size: tuple[int, int],
+        onto: Tensor | None = None,
+    ) -> Tensor:
         """``attend`` plus observation: (B, d, N), (B, d, S), (B, c, S) → (B, c, N)."""
         context, weights = attend(query, key, value, scale=scale, need_weights=self.recording, onto=onto)
         if weights is not None:

@@ -16,14 +16,25 @@ class ConvNormAct(nn.Module):
     Attributes ``conv``, ``norm``, ``act`` name the parts (state-dict keys ``conv.weight``, ``norm.weight``, …).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, *, padding: int | None = None,
-                 dilation: int = 1, stride: int = 1, bias: bool = False, norm: bool = True,
-                 act: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 1,
+        *,
+        padding: int | None = None,
+        dilation: int = 1,
+        stride: int = 1,
+        bias: bool = False,
+        norm: bool = True,
+        act: bool = True,
+    ) -> None:
         super().__init__()
         if padding is None:
             padding = dilation * (kernel_size - 1) // 2
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                              dilation=dilation, bias=bias)
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=bias
+        )
         self.norm = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 
@@ -48,5 +59,7 @@ def check_feature_map(x: Tensor, channels: int, who: str, what: str = "input") -
         shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
         raise ValueError(f"{who} expects {what} of shape (B, {channels}, H, W), got {shape}")
     if x.shape[1] != channels:
-        raise ValueError(f"{who} expects {what} with {channels} channels (B, {channels}, H, W), "
-                         f"got {x.shape[1]} channels in shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{who} expects {what} with {channels} channels (B, {channels}, H, W), "
+            f"got {x.shape[1]} channels in shape {tuple(x.shape)}"
+        )

@@ -36,9 +36,17 @@ class NonLocal2d(AttentionBlock):
     block starts as the identity.
     """
 
-    def __init__(self, in_channels: int, inter_channels: int | None = None, pairwise: str = "embedded_gaussian",
-                 sub_sample: bool = False, residual: bool = True, zero_init: bool = True, norm: bool = False,
-                 scale: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inter_channels: int | None = None,
+        pairwise: str = "embedded_gaussian",
+        sub_sample: bool = False,
+        residual: bool = True,
+        zero_init: bool = True,
+        norm: bool = False,
+        scale: bool = True,
+    ) -> None:
         if pairwise not in PAIRWISE:
             raise ValueError(f"pairwise must be one of {PAIRWISE}, got {pairwise!r}")
         super().__init__(GridSampler(2, "max") if sub_sample else IdentitySampler())
@@ -69,7 +77,7 @@ class NonLocal2d(AttentionBlock):
         return query_map.flatten(2), self.sampler(key_map), self.sampler(self.g(x))
 
     def _scale(self, d: int) -> float:
-        return d ** -0.5 if self.use_scale else 1.0
+        return d**-0.5 if self.use_scale else 1.0
 
     def _weights(self, query: Tensor, key: Tensor) -> Tensor:
         """f(x_i, x_j) / C(x) as an explicit (B, N, S) map, for every pairwise kind."""

@@ -46,6 +46,7 @@ def record_attention(model: nn.Module) -> Iterator[dict[str, list[RecordedAttent
         def observe(block: AttentionBlock, weights: Tensor, query_size, key_size) -> None:
             geometry = block.sampler.geometry(*key_size)
             record[name].append(RecordedAttention(weights.detach(), query_size, key_size, geometry))
+
         return observe
 
     for name, block in blocks.items():

@@ -241,8 +241,9 @@ class GridSampler(Sampler):
     def forward(self, x: Tensor) -> Tensor:
         _check_map(x, "GridSampler")
         if x.shape[-2] < self.kernel or x.shape[-1] < self.kernel:
-            raise ValueError(f"GridSampler(kernel={self.kernel}) needs a map of at least that size, "
-                             f"got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"GridSampler(kernel={self.kernel}) needs a map of at least that size, got {tuple(x.shape[-2:])}"
+            )
         pool = F.avg_pool2d if self.mode == "avg" else F.max_pool2d
         return pool(x, self.kernel).flatten(2)  # (B, C, ⌊H/k⌋·⌊W/k⌋)
 
@@ -265,6 +266,13 @@ def cost_ratio(h: int, w: int, pool_sizes: Sequence[int] = (1, 3, 6, 8)) -> floa
 
 
 __all__ = [
-    "AnchorGeometry", "Sampler", "IdentitySampler", "PyramidSampler", "GridSampler",
-    "adaptive_bins", "anchor_count", "bin_averaging", "cost_ratio",
+    "AnchorGeometry",
+    "Sampler",
+    "IdentitySampler",
+    "PyramidSampler",
+    "GridSampler",
+    "adaptive_bins",
+    "anchor_count",
+    "bin_averaging",
+    "cost_ratio",
 ]

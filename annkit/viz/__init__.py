@@ -10,10 +10,25 @@ from annkit.nn import record_attention
 from annkit.viz.capture import BlockAttention, Capture, capture_attention, load_image
 from annkit.viz.classes import class_palette, default_class_names
 from annkit.viz.explorer import explorer_payload, standalone_html, write_html
-from annkit.viz.maps import (anchor_mass, backproject, class_mean_attention, entropy_map, labels_at, level_grids,
-                             top_anchors)
-from annkit.viz.plots import (plot_backprojection, plot_class_attention, plot_entropy, plot_level_grids,
-                              plot_query, plot_top_anchors, plot_versus_nonlocal, prediction_overlay)
+from annkit.viz.maps import (
+    anchor_mass,
+    backproject,
+    class_mean_attention,
+    entropy_map,
+    labels_at,
+    level_grids,
+    top_anchors,
+)
+from annkit.viz.plots import (
+    plot_backprojection,
+    plot_class_attention,
+    plot_entropy,
+    plot_level_grids,
+    plot_query,
+    plot_top_anchors,
+    plot_versus_nonlocal,
+    prediction_overlay,
+)
 
 
 def explore_attention(*panels, k: int = 5, point: tuple[float, float] | None = None):
@@ -24,9 +39,30 @@ def explore_attention(*panels, k: int = 5, point: tuple[float, float] | None = N
 
 
 __all__ = [
-    "BlockAttention", "Capture", "anchor_mass", "class_palette", "default_class_names", "explorer_payload",
-    "standalone_html", "write_html", "backproject", "capture_attention", "class_mean_attention",
-    "entropy_map", "explore_attention", "labels_at", "load_image", "level_grids", "plot_backprojection", "plot_class_attention",
-    "plot_entropy", "plot_level_grids", "plot_query", "plot_top_anchors", "plot_versus_nonlocal",
-    "prediction_overlay", "record_attention", "top_anchors",
+    "BlockAttention",
+    "Capture",
+    "anchor_mass",
+    "class_palette",
+    "default_class_names",
+    "explorer_payload",
+    "standalone_html",
+    "write_html",
+    "backproject",
+    "capture_attention",
+    "class_mean_attention",
+    "entropy_map",
+    "explore_attention",
+    "labels_at",
+    "load_image",
+    "level_grids",
+    "plot_backprojection",
+    "plot_class_attention",
+    "plot_entropy",
+    "plot_level_grids",
+    "plot_query",
+    "plot_top_anchors",
+    "plot_versus_nonlocal",
+    "prediction_overlay",
+    "record_attention",
+    "top_anchors",
 ]

@@ -18,9 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1500,1100", "--force-device-scale-factor=1")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1500,1100",
+    "--force-device-scale-factor=1",
+)
 
 
 class BrowserUnavailable(RuntimeError):
@@ -34,8 +43,10 @@ def browser_paths() -> tuple[str, str]:
     chrome = os.environ.get("ANNKIT_CHROME") or shutil.which("chromium") or shutil.which("google-chrome")
     driver = os.environ.get("ANNKIT_CHROMEDRIVER") or shutil.which("chromedriver")
     if not chrome or not driver:
-        raise BrowserUnavailable("headless Chromium needs the chromium and chromium-driver packages "
-                                 f"(found browser: {chrome}, driver: {driver})")
+        raise BrowserUnavailable(
+            "headless Chromium needs the chromium and chromium-driver packages "
+            f"(found browser: {chrome}, driver: {driver})"
+        )
     return chrome, driver
 
 
@@ -70,7 +81,8 @@ def open_explorer(driver, url: str, timeout: float = 60.0):
     if frames:
         driver.switch_to.frame(frames[0])
     WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script("const e = document.querySelector('[data-ready]'); return e && e.dataset.ready"))
+        lambda d: d.execute_script("const e = document.querySelector('[data-ready]'); return e && e.dataset.ready")
+    )
     return driver.find_element(By.CSS_SELECTOR, "[data-ready]")
 
 
@@ -91,7 +103,9 @@ def drawn_heat(driver, root, panel: int = 0) -> np.ndarray:
     width, height, pixels = driver.execute_script(
         "const c = arguments[0].querySelectorAll('.ak-heat')[arguments[1]];"
         "return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];",
-        root, panel)
+        root,
+        panel,
+    )
     return np.asarray(pixels, dtype=np.uint8).reshape(height, width, 4)[..., :3]
 
 
@@ -108,16 +122,20 @@ def measure_latency(driver, root, moves: int = 120, seed: int = 0) -> dict:
     width, height = driver.execute_script("const d = arguments[0].annkitExplorer; return [d.width, d.height];", root)
     rng = np.random.default_rng(seed)
     hover(driver, root, width / 2, height / 2)  # warm up
-    driver.execute_script("const l = arguments[0].annkitExplorer.latency; l.draw.length = 0; l.frame.length = 0;",
-                          root)
+    driver.execute_script("const l = arguments[0].annkitExplorer.latency; l.draw.length = 0; l.frame.length = 0;", root)
     for x, y in zip(rng.uniform(0, width - 1, moves), rng.uniform(0, height - 1, moves)):
         hover(driver, root, x, y)
     driver.execute_script("return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));")
-    draw, frame = driver.execute_script("const l = arguments[0].annkitExplorer.latency; return [l.draw, l.frame];",
-                                        root)
+    draw, frame = driver.execute_script(
+        "const l = arguments[0].annkitExplorer.latency; return [l.draw, l.frame];", root
+    )
     summary = {}
     for name, values in (("draw", draw), ("frame", frame)):
         values = sorted(values)
-        summary[name] = dict(events=len(values), median_ms=statistics.median(values),
-                             p90_ms=values[int(0.9 * (len(values) - 1))], max_ms=values[-1])
+        summary[name] = dict(
+            events=len(values),
+            median_ms=statistics.median(values),
+            p90_ms=values[int(0.9 * (len(values) - 1))],
+            max_ms=values[-1],
+        )
     return summary

@@ -88,8 +88,13 @@ def load_image(path: str) -> Tensor:
     return read_image(path).float().div(255)  # (3, H, W)
 
 
-def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.device | None = None,
-                      class_names: Sequence[str] | None = None) -> Capture:
+def capture_attention(
+    model: nn.Module,
+    image: Tensor,
+    *,
+    device: str | torch.device | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Capture:
     """Run ``model`` (a Segmentor) on one RGB image in [0, 1], (3, H, W), recording every attention block.
 
     The image is normalised with the model's own ``normalize``; the model runs in eval mode, without gradients.
@@ -109,9 +114,17 @@ def capture_attention(model: nn.Module, image: Tensor, *, device: str | torch.de
     size = tuple(image.shape[-2:])
     modules = dict(model.named_modules())
     blocks = {
-        name: BlockAttention(name or type(model).__name__, calls[-1].weights[0], calls[-1].query_size,
-                             calls[-1].key_size, calls[-1].geometry, size, type(modules[name]).__name__)
-        for name, calls in record.items() if calls
+        name: BlockAttention(
+            name or type(model).__name__,
+            calls[-1].weights[0],
+            calls[-1].query_size,
+            calls[-1].key_size,
+            calls[-1].geometry,
+            size,
+            type(modules[name]).__name__,
+        )
+        for name, calls in record.items()
+        if calls
     }
     num_classes = logits.shape[1]
     names = tuple(class_names) if class_names is not None else default_class_names(num_classes)

@@ -21,7 +21,7 @@ def default_class_names(num_classes: int) -> tuple[str, ...]:
     if num_classes == len(VOC_CLASSES):
         return VOC_CLASSES
     if 2 <= num_classes <= len(CUE_NAMES) + 1:
-        return ("background",) + CUE_NAMES[:num_classes - 1]
+        return ("background",) + CUE_NAMES[: num_classes - 1]
     return tuple(f"class {i}" for i in range(num_classes))
 
 
@@ -30,8 +30,9 @@ def class_palette(class_names: Sequence[str]) -> np.ndarray:
     cues = dict(zip(CUE_NAMES, CUE_COLORS))
     synthetic = len(class_names) > 1 and class_names[0] == "background" and all(n in cues for n in class_names[1:])
     voc = voc_palette(max(len(class_names), 1))
-    return np.array([cues[name] if synthetic and name in cues else voc[i] for i, name in enumerate(class_names)],
-                    dtype=np.uint8).reshape(-1, 3)
+    return np.array(
+        [cues[name] if synthetic and name in cues else voc[i] for i, name in enumerate(class_names)], dtype=np.uint8
+    ).reshape(-1, 3)
 
 
 def coloured_classes(class_names: Sequence[str]) -> np.ndarray:

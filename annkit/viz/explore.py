@@ -34,8 +34,9 @@ class AttentionExplorer(anywidget.AnyWidget):
     def _check_point(self, proposal):
         x, y = proposal["value"]
         if not (0 <= x < self.data["width"] and 0 <= y < self.data["height"]):
-            raise traitlets.TraitError(f"point ({x:g}, {y:g}) is outside the {self.data['width']}×"
-                                       f"{self.data['height']} image")
+            raise traitlets.TraitError(
+                f"point ({x:g}, {y:g}) is outside the {self.data['width']}×{self.data['height']} image"
+            )
         return proposal["value"]
 
     def row(self, panel: int = 0) -> np.ndarray:

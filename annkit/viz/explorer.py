@@ -50,8 +50,9 @@ def _panel(spec, index: int) -> tuple[Capture, str, str]:
     """A panel given as a Capture, (capture, block) or (capture, block, label) → (capture, block, label)."""
     capture, *rest = spec if isinstance(spec, tuple) else (spec,)
     if not isinstance(capture, Capture) or len(rest) > 2:
-        raise ValueError(f"panel {index}: expected a Capture, (capture, block) or (capture, block, label), "
-                         f"got {spec!r:.80}")
+        raise ValueError(
+            f"panel {index}: expected a Capture, (capture, block) or (capture, block, label), got {spec!r:.80}"
+        )
     if not capture.blocks:
         raise ValueError(f"panel {index}: the capture holds no attention block (was the model an ANN or non-local?)")
     block = rest[0] if rest else (DEFAULT_BLOCK if DEFAULT_BLOCK in capture.blocks else next(iter(capture.blocks)))
@@ -77,11 +78,11 @@ def explorer_payload(panels: Sequence, *, k: int = 5, point: tuple[float, float]
     captures: list[Capture] = []
     for capture, _, _ in resolved:
         if capture.size != first.size or not np.array_equal(capture.image.numpy(), first.image.numpy()):
-            raise ValueError(f"side-by-side panels must show the same image; got sizes {first.size} and "
-                             f"{capture.size}")
+            raise ValueError(f"side-by-side panels must show the same image; got sizes {first.size} and {capture.size}")
         if capture.class_names != first.class_names:
-            raise ValueError(f"side-by-side panels must share class names: {first.class_names} vs "
-                             f"{capture.class_names}")
+            raise ValueError(
+                f"side-by-side panels must share class names: {first.class_names} vs {capture.class_names}"
+            )
         if all(capture is not seen for seen in captures):
             captures.append(capture)
     height, width = first.size
@@ -90,25 +91,39 @@ def explorer_payload(panels: Sequence, *, k: int = 5, point: tuple[float, float]
     colormap = np.round(matplotlib.colormaps[HEAT](np.linspace(0, 1, 256))[:, :3] * 255).astype(int)
     return {
         "uid": uuid.uuid4().hex,
-        "width": width, "height": height, "k": k,
+        "width": width,
+        "height": height,
+        "k": k,
         "point": list(point) if point is not None else [width / 2, height / 2],
         "image": _png_data_url(first.image),
         "colormap": colormap.tolist(),
         "rank_colours": rank_colours(k),
-        "classes": [{"name": name, "colour": palette[i].tolist() if coloured[i] else None}
-                    for i, name in enumerate(first.class_names)],
-        "captures": [{
-            "prediction": _b64(capture.prediction.clamp(0, 255).numpy().astype(np.uint8)),  # (H·W,) class ids
-            "blocks": {name: {
-                "kind": block.kind,
-                "query": list(block.query_size), "key": list(block.key_size),
-                "grids": [list(grid) for grid in block.geometry.grids],
-                "levels": block.levels.tolist(), "boxes": block.boxes.tolist(),
-                "weights": _b64(block.weights.detach().float().cpu().numpy().astype("<f2")),  # (N·S,)
-            } for name, block in capture.blocks.items()},
-        } for capture in captures],
-        "panels": [{"capture": next(i for i, c in enumerate(captures) if c is capture), "block": block, "label": label}
-                   for capture, block, label in resolved],
+        "classes": [
+            {"name": name, "colour": palette[i].tolist() if coloured[i] else None}
+            for i, name in enumerate(first.class_names)
+        ],
+        "captures": [
+            {
+                "prediction": _b64(capture.prediction.clamp(0, 255).numpy().astype(np.uint8)),  # (H·W,) class ids
+                "blocks": {
+                    name: {
+                        "kind": block.kind,
+                        "query": list(block.query_size),
+                        "key": list(block.key_size),
+                        "grids": [list(grid) for grid in block.geometry.grids],
+                        "levels": block.levels.tolist(),
+                        "boxes": block.boxes.tolist(),
+                        "weights": _b64(block.weights.detach().float().cpu().numpy().astype("<f2")),  # (N·S,)
+                    }
+                    for name, block in capture.blocks.items()
+                },
+            }
+            for capture in captures
+        ],
+        "panels": [
+            {"capture": next(i for i, c in enumerate(captures) if c is capture), "block": block, "label": label}
+            for capture, block, label in resolved
+        ],
     }
 
 
@@ -142,13 +157,16 @@ def standalone_html(payload: dict, title: str = "annkit attention explorer") -> 
 def iframe_html(payload: dict) -> str:
     """The standalone page in an ``<iframe srcdoc>``: a notebook output that keeps working when exported."""
     height = round(min(3.0, 320 / max(payload["width"], payload["height"])) * payload["height"]) + 420
-    return (f'<div class="annkit-static" data-annkit-uid="{payload["uid"]}">'
-            f'<iframe srcdoc="{html.escape(standalone_html(payload), quote=True)}" '
-            f'style="width: 100%; height: {height}px; border: 0"></iframe></div>')
+    return (
+        f'<div class="annkit-static" data-annkit-uid="{payload["uid"]}">'
+        f'<iframe srcdoc="{html.escape(standalone_html(payload), quote=True)}" '
+        f'style="width: 100%; height: {height}px; border: 0"></iframe></div>'
+    )
 
 
-def write_html(path, *panels, k: int = 5, point: tuple[float, float] | None = None,
-               title: str = "annkit attention explorer") -> None:
+def write_html(
+    path, *panels, k: int = 5, point: tuple[float, float] | None = None, title: str = "annkit attention explorer"
+) -> None:
     """Write the explorer for ``panels`` (see ``explorer_payload``) as one self-contained HTML file."""
     from pathlib import Path
 

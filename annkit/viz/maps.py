@@ -23,7 +23,7 @@ def level_grids(row, geometry: AnchorGeometry) -> list[np.ndarray]:
         raise ValueError(f"attention row must have one weight per anchor, shape ({len(geometry)},), got {row.shape}")
     grids, start = [], 0
     for rows, cols in geometry.grids:
-        grids.append(row[start:start + rows * cols].reshape(rows, cols))
+        grids.append(row[start : start + rows * cols].reshape(rows, cols))
         start += rows * cols
     return grids
 
@@ -51,7 +51,7 @@ def backproject(row, geometry: AnchorGeometry, size: tuple[int, int], normalize:
 def top_anchors(row, k: int = 5) -> np.ndarray:
     """Indices of the k anchors with the most attention, most first."""
     row = _as_numpy(row)
-    return np.argsort(-row, kind="stable")[:min(k, row.size)]
+    return np.argsort(-row, kind="stable")[: min(k, row.size)]
 
 
 def entropy_map(weights, query_size: tuple[int, int]) -> np.ndarray:

@@ -37,9 +37,9 @@ def prediction_overlay(image, prediction, class_names: Sequence[str], alpha: flo
     [0, 1]; "background" and ignored (255) pixels keep the image's colour."""
     labels = prediction.detach().cpu().numpy() if hasattr(prediction, "detach") else np.asarray(prediction)
     colours = np.zeros((256, 3))
-    colours[:len(class_names)] = class_palette(class_names) / 255.0
+    colours[: len(class_names)] = class_palette(class_names) / 255.0
     weight = np.zeros(256)
-    weight[:len(class_names)] = alpha * coloured_classes(class_names)
+    weight[: len(class_names)] = alpha * coloured_classes(class_names)
     picture = to_hwc(image)
     blend = weight[labels][..., None]  # (H, W, 1)
     return (1 - blend) * picture + blend * colours[labels]
@@ -49,10 +49,21 @@ def class_legend(ax, prediction, class_names: Sequence[str]) -> None:
     """A legend of the classes present in ``prediction``, in their overlay colours."""
     labels = prediction.detach().cpu().numpy() if hasattr(prediction, "detach") else np.asarray(prediction)
     palette, coloured = class_palette(class_names) / 255.0, coloured_classes(class_names)
-    handles = [Patch(facecolor=palette[c] if coloured[c] else "none", edgecolor="0.4", label=class_names[c])
-               for c in np.unique(labels) if c < len(class_names)]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.14), ncols=min(len(handles), 4),
-              frameon=False, title="prediction", title_fontsize=7)
+    handles = [
+        Patch(facecolor=palette[c] if coloured[c] else "none", edgecolor="0.4", label=class_names[c])
+        for c in np.unique(labels)
+        if c < len(class_names)
+    ]
+    ax.legend(
+        handles=handles,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(0, -0.14),
+        ncols=min(len(handles), 4),
+        frameon=False,
+        title="prediction",
+        title_fontsize=7,
+    )
 
 
 def digits(weight: float) -> str:
@@ -107,15 +118,16 @@ def draw_level_grids(figure, row, geometry: AnchorGeometry, scale: str = "shared
         ax.set_yticks(range(grid.shape[0]))
         ax.tick_params(labelsize=6)
         if scale == "level":
-            figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).set_label("weight (this level's scale)",
-                                                                              fontsize=8)
+            figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).set_label("weight (this level's scale)", fontsize=8)
     if scale == "shared":
         figure.colorbar(shown, ax=list(axes), fraction=0.046, pad=0.02).set_label(
-            "weight (one scale for all levels)", fontsize=8)
+            "weight (one scale for all levels)", fontsize=8
+        )
 
 
-def plot_level_grids(row, geometry: AnchorGeometry, title: str = "attention per pyramid level",
-                     scale: str = "shared") -> Figure:
+def plot_level_grids(
+    row, geometry: AnchorGeometry, title: str = "attention per pyramid level", scale: str = "shared"
+) -> Figure:
     """(a) A query's attention as one heatmap per level (1×1, 3×3, 6×6, 8×8), each with its share of the mass."""
     fig = plt.figure(figsize=(2.6 * len(geometry.grids), 2.7), layout="constrained")
     draw_level_grids(fig, row, geometry, scale)
@@ -123,8 +135,9 @@ def plot_level_grids(row, geometry: AnchorGeometry, title: str = "attention per 
     return fig
 
 
-def plot_backprojection(image, row, geometry: AnchorGeometry, key_size: tuple[int, int], point=None,
-                        normalize: str = "overall") -> Figure:
+def plot_backprojection(
+    image, row, geometry: AnchorGeometry, key_size: tuple[int, int], point=None, normalize: str = "overall"
+) -> Figure:
     """(b) Each anchor's weight spread over its rectangle, on the image: one map, or one per level."""
     maps = backproject(row, geometry, key_size, normalize)
     if normalize == "overall":
@@ -148,12 +161,22 @@ def place_labels(boxes: np.ndarray, size: tuple[float, float], width: float, hei
         return min(max(x, 0), width - lw), min(max(y, 0), height - lh)
 
     def free(spot):
-        return all(spot[0] + lw <= px or px + lw <= spot[0] or spot[1] + lh <= py or py + lh <= spot[1]
-                   for px, py in placed)
+        return all(
+            spot[0] + lw <= px or px + lw <= spot[0] or spot[1] + lh <= py or py + lh <= spot[1] for px, py in placed
+        )
 
     for x0, y0, x1, y1 in boxes:
-        candidates = [fit(x, y) for x, y in ((x0 + 1, y0 + 1), (x1 - lw - 1, y0 + 1), (x0 + 1, y1 - lh - 1),
-                                              (x1 - lw - 1, y1 - lh - 1), (x0, y0 - lh - 1), (x0, y1 + 1))]
+        candidates = [
+            fit(x, y)
+            for x, y in (
+                (x0 + 1, y0 + 1),
+                (x1 - lw - 1, y0 + 1),
+                (x0 + 1, y1 - lh - 1),
+                (x1 - lw - 1, y1 - lh - 1),
+                (x0, y0 - lh - 1),
+                (x0, y1 + 1),
+            )
+        ]
         spot = next((c for c in candidates if free(c)), None)
         if spot is None:
             spot = candidates[0]
@@ -189,14 +212,33 @@ def draw_top_anchors(ax, image, row, image_boxes, point, k: int = 5, geometry: A
         y0, x0, y1, x1 = boxes[s]
         line = 1.0 + 4.0 * row[s] / max(row[best[0]], 1e-12)  # points
         inset = line / 2 * per_point  # the stroke stays inside the rectangle, so inside the image
-        ax.add_patch(Rectangle((x0 + inset, y0 + inset), max(x1 - x0 - 2 * inset, 0), max(y1 - y0 - 2 * inset, 0),
-                               fill=False, edgecolor=colour, linewidth=line))
-        ax.text(lx, ly, f"#{rank}", color="white", fontsize=7, va="top", ha="left",
-                bbox=dict(facecolor=colour, alpha=0.9, pad=1, linewidth=0), clip_on=True)
+        ax.add_patch(
+            Rectangle(
+                (x0 + inset, y0 + inset),
+                max(x1 - x0 - 2 * inset, 0),
+                max(y1 - y0 - 2 * inset, 0),
+                fill=False,
+                edgecolor=colour,
+                linewidth=line,
+            )
+        )
+        ax.text(
+            lx,
+            ly,
+            f"#{rank}",
+            color="white",
+            fontsize=7,
+            va="top",
+            ha="left",
+            bbox=dict(facecolor=colour, alpha=0.9, pad=1, linewidth=0),
+            clip_on=True,
+        )
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
-    listing = [f"#{rank} {digits(row[s])}" + (f"  {anchor_name(s, geometry)}" if geometry is not None else "")
-               for rank, s in enumerate(best, start=1)]
+    listing = [
+        f"#{rank} {digits(row[s])}" + (f"  {anchor_name(s, geometry)}" if geometry is not None else "")
+        for rank, s in enumerate(best, start=1)
+    ]
     ax.set_xlabel("x (pixels)\n" + "\n".join(listing), fontsize=7, loc="left")
     if point is not None:
         _mark(ax, point)
@@ -209,8 +251,15 @@ def plot_top_anchors(image, row, image_boxes, point=None, k: int = 5, geometry: 
     return fig
 
 
-def plot_versus_nonlocal(image, row, geometry: AnchorGeometry, key_size: tuple[int, int], nonlocal_row,
-                         nonlocal_size: tuple[int, int], point=None) -> Figure:
+def plot_versus_nonlocal(
+    image,
+    row,
+    geometry: AnchorGeometry,
+    key_size: tuple[int, int],
+    nonlocal_row,
+    nonlocal_size: tuple[int, int],
+    point=None,
+) -> Figure:
     """(d) APNB's back-projected anchors beside a full non-local block's N×N row, on the same scale."""
     anchored = backproject(row, geometry, key_size)
     full = np.asarray(nonlocal_row, dtype=np.float64).reshape(nonlocal_size)
@@ -220,11 +269,14 @@ def plot_versus_nonlocal(image, row, geometry: AnchorGeometry, key_size: tuple[i
     full_density = full / (height * width / full.size)
     vmax = max(anchored_density.max(), full_density.max())
     fig, axes = plt.subplots(1, 2, figsize=(9.2, 4.0), layout="constrained")
-    for ax, density, title in ((axes[0], anchored_density, "asymmetric (pyramid anchors)"),
-                               (axes[1], full_density, "non-local (every pixel)")):
+    for ax, density, title in (
+        (axes[0], anchored_density, "asymmetric (pyramid anchors)"),
+        (axes[1], full_density, "non-local (every pixel)"),
+    ):
         _image_axes(ax, image, title)
-        shown = ax.imshow(density, cmap=HEAT, alpha=0.6, extent=(0, width, height, 0), vmin=0, vmax=vmax,
-                          interpolation="nearest")
+        shown = ax.imshow(
+            density, cmap=HEAT, alpha=0.6, extent=(0, width, height, 0), vmin=0, vmax=vmax, interpolation="nearest"
+        )
         if point is not None:
             _mark(ax, point)
     fig.colorbar(shown, ax=list(axes), fraction=0.046, pad=0.03).set_label("attention per image pixel", fontsize=8)
@@ -234,8 +286,7 @@ def plot_versus_nonlocal(image, row, geometry: AnchorGeometry, key_size: tuple[i
 def plot_entropy(image, weights, query_size: tuple[int, int]) -> Figure:
     """(e) Attention entropy of every query pixel (0 = one anchor, 1 = uniform over all S)."""
     fig, ax = plt.subplots(figsize=(4.8, 4.2), layout="constrained")
-    draw_heat(ax, image, entropy_map(weights, query_size), None, "attention entropy per pixel",
-              "H / log S", alpha=0.7)
+    draw_heat(ax, image, entropy_map(weights, query_size), None, "attention entropy per pixel", "H / log S", alpha=0.7)
     return fig
 
 
@@ -244,8 +295,16 @@ def plot_class_attention(mean_row, geometry: AnchorGeometry, class_name: str) ->
     return plot_level_grids(mean_row, geometry, title=f"mean attention of the pixels predicted '{class_name}'")
 
 
-def plot_query(capture, block: str, point: tuple[float, float], level: int | None = None,
-               normalize: str = "overall", overlay: bool = False, k: int = 5, scale: str = "shared") -> Figure:
+def plot_query(
+    capture,
+    block: str,
+    point: tuple[float, float],
+    level: int | None = None,
+    normalize: str = "overall",
+    overlay: bool = False,
+    k: int = 5,
+    scale: str = "shared",
+) -> Figure:
     """Everything about one query pixel of one block: image (± prediction, with a legend), where it looks, top-k
     anchors with their weights, and the per-level grids. ``level`` picks one pyramid level (None = all);
     ``normalize="level"`` rescales each level's weights to sum to 1 (so levels count equally); ``scale`` is the
@@ -262,16 +321,23 @@ def plot_query(capture, block: str, point: tuple[float, float], level: int | Non
         class_legend(axes[0], capture.prediction, capture.class_names)
     _mark(axes[0], point)
     grid_name = "all levels" if level is None else "{}×{} level".format(*attention.geometry.grids[level])
-    draw_heat(axes[1], capture.image, heat, point, f"{block}: {grid_name}, {normalize} normalisation",
-              "attention per feature cell")
+    draw_heat(
+        axes[1],
+        capture.image,
+        heat,
+        point,
+        f"{block}: {grid_name}, {normalize} normalisation",
+        "attention per feature cell",
+    )
     draw_top_anchors(axes[2], capture.image, row, attention.image_boxes.numpy(), point, k, attention.geometry)
     draw_level_grids(bottom, row, attention.geometry, scale)
     fig.suptitle(f"{block} ({attention.kind}), query pixel (x={point[0]:.0f}, y={point[1]:.0f})", fontsize=11)
     return fig
 
 
-def query_heat(row, geometry: AnchorGeometry, key_size: tuple[int, int], level: int | None = None,
-               normalize: str = "overall") -> np.ndarray:
+def query_heat(
+    row, geometry: AnchorGeometry, key_size: tuple[int, int], level: int | None = None, normalize: str = "overall"
+) -> np.ndarray:
     """The (h, w) map ``plot_query`` and the browser explorer draw: all levels or one, raw or per-level
     normalised (then "all levels" is the mean of the levels' normalised maps)."""
     row = np.asarray(row, dtype=np.float64)

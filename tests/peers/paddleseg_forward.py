@@ -60,9 +60,16 @@ def run(backbone: str, num_classes: int, size: tuple[int, int], seed: int, out: 
     """Build, randomise, save and run one ANN; write its files under ``out``."""
     paddle.seed(seed)
     rng = np.random.default_rng(seed)
-    model = ANN(num_classes=num_classes, backbone=getattr(backbones, backbone)(output_stride=8),
-                backbone_indices=(2, 3), key_value_channels=256, inter_channels=512, psp_size=(1, 3, 6, 8),
-                enable_auxiliary_loss=True, align_corners=False)
+    model = ANN(
+        num_classes=num_classes,
+        backbone=getattr(backbones, backbone)(output_stride=8),
+        backbone_indices=(2, 3),
+        key_value_channels=256,
+        inter_channels=512,
+        psp_size=(1, 3, 6, 8),
+        enable_auxiliary_loss=True,
+        align_corners=False,
+    )
     image = rng.uniform(0.0, 1.0, (1, 3, *size)).astype("float32")  # RGB in [0, 1]
     normalized = (image - 0.5) / 0.5
     randomize(model, normalized, rng)
@@ -77,8 +84,12 @@ def run(backbone: str, num_classes: int, size: tuple[int, int], seed: int, out: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backbones", nargs="+", default=["ResNet50_vd"],
-                        help="PaddleSeg ResNet-vd backbones (ResNet18_vd, ResNet50_vd, …); one folder each")
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        default=["ResNet50_vd"],
+        help="PaddleSeg ResNet-vd backbones (ResNet18_vd, ResNet50_vd, …); one folder each",
+    )
     parser.add_argument("--num-classes", type=int, default=21)
     parser.add_argument("--size", type=int, nargs=2, default=(76, 92), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
