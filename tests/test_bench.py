@@ -121,9 +121,13 @@ def test_bench_blocks_command_writes_table_and_json(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("size", ["64", "64x0", "axb", "8x8x8"])
-def test_bench_blocks_rejects_bad_sizes(size):
-    with pytest.raises(SystemExit, match=f"--sizes takes HxW with positive ints, e.g. 64x128; got '{size}'"):
-        main(["bench", "blocks", "--sizes", size])
+def test_size_options_reject_what_is_not_hxw(size, capsys):
+    for argv in (["bench", "blocks", "--sizes", size], ["bench", "model", "--size", size]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2  # a user error, named by argparse with the option
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.endswith(f"expected HxW with positive integers, e.g. 64x128; got '{size}'") and "--size" in error
 
 
 def test_published_block_benchmark_flops_are_what_this_torch_counts():
@@ -149,3 +153,19 @@ def test_published_block_benchmark_flops_are_what_this_torch_counts():
             with FakeTensorMode(allow_non_fake_inputs=True), flop_counter() as counter:
                 fn()
             assert counter.get_total_flops() / 1e9 == pytest.approx(published[(case.impl, size)], abs=1e-6), case.impl
+
+
+def test_bench_train_times_the_trainers_step(monkeypatch, capsys):
+    from annkit.engine.step import TrainStep
+
+    updates = []
+    update = TrainStep.update
+    monkeypatch.setattr(
+        TrainStep, "update", lambda self, loss: updates.append(float(loss.detach())) or update(self, loss)
+    )
+    argv = ["bench", "train", "--preset", "tiny_ann", "--steps", "3", "--device", "cpu", "crop_size=[32,40]"]
+    assert main([*argv, "batch_size=2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(updates) == 2 + 3  # warm-up steps, then the timed ones: each a whole step of the trainer
+    assert result["batch"] == 2 and result["size"] == [32, 40] and result["amp"] is None  # no autocast on CPU
+    assert result["images_per_s"] == pytest.approx(2 / result["step_s"], rel=0.01)

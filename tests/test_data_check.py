@@ -1,5 +1,5 @@
 """``annkit data check``: a good folder passes; a broken one lists every problem by file and exits 1.
-``annkit data bench`` reports a throughput."""
+``annkit bench data`` reports a throughput."""
 
 from __future__ import annotations
 
@@ -64,6 +64,6 @@ def test_missing_folder(tmp_path: Path, capsys) -> None:
 
 def test_bench_reports_images_per_second(tmp_path: Path, capsys) -> None:
     make_voc(tmp_path, {"train": ["a", "b"]}, size=(100, 120))
-    assert main(["data", "bench", "--root", str(tmp_path), "--crop", "64", "--images", "4"]) == 0
+    assert main(["bench", "data", "--root", str(tmp_path), "--crop", "64", "--images", "4"]) == 0
     out = capsys.readouterr().out
     assert "VOC 2012 train" in out and "images/s per worker" in out

@@ -17,10 +17,11 @@ import json
 import statistics
 
 import torch
-import torch.nn.functional as F
 
 from annkit.bench.common import FLOP_CONVENTION, clock, environment, profile_call
 from annkit.config import RuntimeConfig
+from annkit.engine.config import resolve
+from annkit.engine.step import TrainStep
 from annkit.models import build
 from annkit.models.runtime import autocast, prepare
 
@@ -28,8 +29,7 @@ from annkit.models.runtime import autocast, prepare
 def run(
     preset: str,
     *,
-    height: int,
-    width: int,
+    size: tuple[int, int],
     batch: int,
     device: str,
     dtype: str,
@@ -41,27 +41,22 @@ def run(
     warmup: int,
     gemm_size: int,
 ) -> dict:
-    """Measure one configuration; returns a JSON-able dict (conventions in the module docstring)."""
+    """Measure one configuration at input ``size`` (H, W); returns a JSON-able dict (conventions in the module
+    docstring)."""
+    height, width = size
     dev = torch.device(device)
     runtime = RuntimeConfig(
         amp_dtype=None if dtype == "float32" else dtype, channels_last=channels_last, compile=compile, fold_bn=fold_bn
     )
     training = mode == "train"
     model = build(preset, backbone_weights=False).to(dev).train(training)
-    images = torch.randn(batch, 3, height, width, device=dev)
-    if training:
-        labels = torch.randint(0, model.config.num_classes, (batch, height, width), device=dev)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    images = torch.randn(batch, 3, height, width, device=dev)  # (B, 3, H, W)
+    if training:  # the trainer's own step, with the preset's optimiser and loss, autocast to --dtype
+        labels = torch.randint(0, model.config.num_classes, (batch, height, width), device=dev)  # (B, H, W)
+        train_step = TrainStep.of(model, resolve(preset)[1], None if dtype == "float32" else getattr(torch, dtype))
 
         def step() -> None:
-            with autocast(runtime, dev):
-                out = model(images)
-                loss = F.cross_entropy(out.logits, labels, ignore_index=255)
-                if out.aux_logits is not None:
-                    loss = loss + 0.4 * F.cross_entropy(out.aux_logits, labels, ignore_index=255)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(images, labels)
     else:
 
         def step() -> None:
@@ -168,13 +163,9 @@ def report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``annkit bench model``."""
-    height, width = (int(v) for v in args.size.lower().split("x"))
-    if args.threads:
-        torch.set_num_threads(args.threads)
     result = run(
         args.preset,
-        height=height,
-        width=width,
+        size=args.size,  # (H, W), parsed by annkit.cli
         batch=args.batch,
         device=args.device,
         dtype=args.dtype,

@@ -66,7 +66,7 @@ def _check_num_classes(model_config, config: TrainConfig, overrides: dict) -> No
 
 
 def train(args: argparse.Namespace) -> int:
-    """``annkit train``: resolve preset + overrides, then train (or time the step with --throughput)."""
+    """``annkit train``: resolve preset + overrides, then train."""
     from annkit.engine.trainer import train as run
 
     overrides = parse_overrides(args.overrides)
@@ -88,11 +88,6 @@ def train(args: argparse.Namespace) -> int:
         if args.preset is None:
             raise ConfigError("--preset (a preset name or a YAML file) is required to start a run")
         model_config, config = resolve(args.preset, overrides)
-        if args.throughput is not None:
-            from annkit.engine.throughput import measure
-
-            print(json.dumps(measure(model_config, config, args.throughput, str(_device(args))), indent=2))
-            return 0
         _check_num_classes(model_config, config, overrides)
         out = Path(args.out or Path("runs") / Path(args.preset).stem)
         summary = run(
@@ -210,6 +205,4 @@ COMMANDS = {"train": train, "eval": evaluate, "predict": predict, "quickstart": 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``args.command``; user errors propagate as ``annkit.errors.UserError`` to ``annkit.cli``."""
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     return COMMANDS[args.command](args)

@@ -1,8 +1,8 @@
 """The training loop: the paper's recipe, iteration by iteration, safe to interrupt and to resume exactly.
 
-One iteration: a global batch from the seeded stream → forward (autocast on GPU) → OHEM CE on the main
-logits + 0.4 · CE on the auxiliary logits → backward (gradient scaling for fp16, optional clipping) → SGD step
-→ poly learning-rate step. Every ``eval_every`` iterations the model is scored (mIoU) and the best one is kept;
+One iteration: a global batch from the seeded stream → the training step (``annkit.engine.step``: forward with
+autocast on GPU → OHEM CE on the main logits + 0.4 · CE on the auxiliary logits → backward with gradient scaling for
+fp16, optional clipping → SGD step) → poly learning-rate step. Every ``eval_every`` iterations the model is scored (mIoU) and the best one is kept;
 every ``checkpoint_every`` iterations the whole training state is written atomically to ``last.pt``.
 
 A run directory holds: ``config.yaml`` (resolved), ``metrics.jsonl`` (one JSON object a line: kind ``train``
@@ -30,9 +30,9 @@ from annkit.engine.checkpoint import FORMAT, load_checkpoint, rng_state, seed_ev
 from annkit.engine.config import TrainConfig
 from annkit.engine.data import build_dataset, stream_loader
 from annkit.engine.evaluate import evaluate, non_finite
-from annkit.engine.loss import SegmentationLoss
 from annkit.engine.rundir import MetricLog, RunLock, TrainingError, claim, read_metrics
-from annkit.engine.schedule import build_optimizer, build_scheduler
+from annkit.engine.schedule import build_scheduler
+from annkit.engine.step import TrainStep, amp_dtype
 from annkit.models.pretrained import atomic_save
 
 __all__ = ["MetricLog", "TrainingError", "check_writable", "read_metrics", "set_training_mode", "train"]
@@ -50,18 +50,6 @@ def check_writable(out_dir: Path) -> None:
             f"output directory {out_dir} is not writable ({err.strerror or err}); "
             "expected a directory this user can create files in (choose another --out)"
         ) from err
-
-
-def _amp(config: TrainConfig, model_config: ModelConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether to scale gradients): mixed precision on CUDA only."""
-    if not config.amp or device.type != "cuda":
-        return None, False
-    dtype = getattr(torch, model_config.runtime.amp_dtype or "float16")
-    return dtype, dtype == torch.float16
-
-
-def _autocast(dtype: torch.dtype | None, device: torch.device):
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 def _diverged(what: str, iteration: int, out_dir: Path) -> TrainingError:
@@ -144,11 +132,9 @@ def _train(
         model_config = models.model_config(model_config, num_classes=train_set.num_classes)
     model = models.build(model_config, backbone_weights=checkpoint is None)
     net = distributed.wrap(model, context, config.sync_bn)
-    optimizer = build_optimizer(model, config)
+    step = TrainStep.of(model, config, amp_dtype(config, model_config, context.device), net)
+    optimizer, scaler = step.optimizer, step.scaler
     scheduler = build_scheduler(optimizer, config)
-    amp_dtype, scale = _amp(config, model_config, context.device)
-    scaler = torch.amp.GradScaler(context.device.type, enabled=scale)
-    criterion = SegmentationLoss(config.loss, config.aux_weight)
     start, best = 0, {"miou": -math.inf, "iteration": 0}
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
@@ -197,19 +183,11 @@ def _train(
         batch = next(batches)
         inputs = batch["image"].to(context.device, non_blocking=True)
         target = batch["mask"].to(context.device, non_blocking=True)
-        with _autocast(amp_dtype, context.device):
-            output = net(inputs)
-        loss, parts = criterion(output.logits, output.aux_logits, target)
+        loss, parts = step.loss(inputs, target)
         if distributed.any_true(not bool(torch.isfinite(loss)), context):
             bar.close()
             raise _diverged(f"loss became {loss.item()}", iteration, out_dir)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if config.grad_clip is not None:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        step.update(loss)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         images += config.batch_size
@@ -234,7 +212,7 @@ def _train(
                 bar.close()
                 raise _diverged("weights became non-finite", iteration, out_dir)
         if evaluate_now:
-            with _autocast(amp_dtype, context.device):
+            with step.autocast():
                 scores = evaluate(
                     model,
                     val_set,

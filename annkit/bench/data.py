@@ -1,4 +1,4 @@
-"""``annkit data bench``: loading + augmentation throughput of one DataLoader worker.
+"""``annkit bench data``: loading + augmentation throughput of one DataLoader worker.
 
 A worker decodes the JPEG and PNG, validates the mask, then runs the VOC training transforms (random
 rescale 0.5–2.0, 512×512 crop, flip, colour jitter, normalisation) on one CPU thread — DataLoader workers
@@ -8,35 +8,37 @@ Without VOC on disk, 500×500 synthetic JPEGs stand in (VOC images are at most 5
 
 from __future__ import annotations
 
+import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from annkit.bench.common import clock
 from annkit.data.synthetic import SynthConfig, write_synthetic
 from annkit.data.transforms import train_transforms
 from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 
 
 def measure(dataset: SegmentationDataset, transforms, num_images: int, warmup: int = 3) -> dict[str, float]:
-    """Time ``dataset.load`` and ``transforms`` over ``num_images`` samples on one thread: wall-clock ms per
-    step, images per wall-clock second and per CPU-second (the latter is robust to other load on the machine)."""
+    """Time ``dataset.load`` and ``transforms`` over ``num_images`` samples on one thread (each call by
+    ``annkit.bench.common.clock``): wall-clock ms per step, images per wall-clock second and per CPU-second (the
+    latter is robust to other load on the machine)."""
+    cpu = torch.device("cpu")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        load_s = transform_s = cpu_s = 0.0
+        loads, augments, loaded = [], [], []
         for step in range(warmup + num_images):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            sample = dataset.load(step % len(dataset))
-            loaded = time.perf_counter()
-            transforms(sample)
-            done, cpu_done = time.perf_counter(), time.process_time()
+            load = clock(lambda step=step: loaded.append(dataset.load(step % len(dataset))), cpu)
+            augment = clock(lambda: transforms(loaded.pop()), cpu)
             if step >= warmup:
-                load_s, transform_s = load_s + loaded - start, transform_s + done - loaded
-                cpu_s += cpu_done - cpu_start
+                loads.append(load)
+                augments.append(augment)
     finally:
         torch.set_num_threads(threads)
+    load_s, transform_s = sum(wall for wall, _ in loads), sum(wall for wall, _ in augments)
+    cpu_s = sum(cpu_time for _, cpu_time in loads + augments)
     return dict(
         load_ms=1000 * load_s / num_images,
         transform_ms=1000 * transform_s / num_images,
@@ -70,3 +72,9 @@ def bench(root: str | Path | None = None, crop_size: int = 512, num_images: int 
         f"  {result['images_per_s']:.1f} images/s per worker (wall clock; "
         f"{result['images_per_cpu_s']:.1f} per CPU-second, what an otherwise idle core gives)"
     )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``annkit bench data``."""
+    print(bench(args.root, args.crop, args.images))
+    return 0
