@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,9 +11,6 @@ from annkit.data import (
     IMAGENET_MEAN,
     denormalize,
     eval_transforms,
-    make_loader,
-    seed_worker,
-    set_epoch,
     train_transforms,
     voc_palette,
 )
@@ -99,45 +94,3 @@ def test_scale_range_rescales_short_side() -> None:
         )
         sizes.add(out["mask"].shape[0])
     assert min(sizes) >= 48 and max(sizes) <= 192 and len(sizes) > 5  # short side 96 · U(0.5, 2)
-
-
-class Numbers(torch.utils.data.Dataset):
-    def __len__(self) -> int:
-        return 10
-
-    def __getitem__(self, index: int) -> dict:
-        return dict(index=index, noise=float(np.random.rand()))
-
-
-def test_loader_is_reproducible_and_seeds_workers() -> None:
-    loader = make_loader(Numbers(), batch_size=2, train=True, num_workers=2, seed=3, device="cpu")
-    assert loader.persistent_workers and not loader.pin_memory and loader.worker_init_fn is seed_worker
-    first = [batch["index"].tolist() for batch in make_loader(Numbers(), 2, True, num_workers=0, seed=3)]
-    again = [batch["index"].tolist() for batch in make_loader(Numbers(), 2, True, num_workers=0, seed=3)]
-    assert first == again and sorted(sum(first, [])) == list(range(10))
-    noise = [batch["noise"] for batch in loader]  # worker 0 makes batches 0, 2, 4; worker 1 makes 1, 3
-    assert not torch.equal(noise[0], noise[1])
-    assert torch.equal(
-        torch.cat(noise),
-        torch.cat([batch["noise"] for batch in make_loader(Numbers(), 2, True, num_workers=2, seed=3, device="cpu")]),
-    )
-    val = make_loader(Numbers(), batch_size=4, train=False, num_workers=0)
-    assert [len(batch["index"]) for batch in val] == [4, 4, 2]
-
-
-def test_loader_pins_memory_for_cuda() -> None:
-    assert make_loader(Numbers(), 2, False, num_workers=0, device="cuda").pin_memory
-
-
-def test_distributed_sampler_path(tmp_path: Path) -> None:
-    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
-    try:
-        loader = make_loader(Numbers(), batch_size=3, train=True, num_workers=0, seed=1)
-        assert isinstance(loader.sampler, torch.utils.data.DistributedSampler)
-        set_epoch(loader, 0)
-        epoch0 = [i for batch in loader for i in batch["index"].tolist()]
-        set_epoch(loader, 1)
-        epoch1 = [i for batch in loader for i in batch["index"].tolist()]
-        assert len(epoch0) == 9 and epoch0 != epoch1  # drop_last shard; a new shuffle per epoch
-    finally:
-        torch.distributed.destroy_process_group()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -328,3 +329,26 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(data_ro
         assert torch.allclose(tensor, ddp[name], atol=1e-5), name
     losses = [[r["loss"] for r in _records(tmp_path / run) if r["kind"] == "train"] for run in ("single", "ddp")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)  # logged losses are global-batch means
+
+
+class NumpyNoise(torch.utils.data.Dataset):
+    """A data set that draws from NumPy's global RNG, as user code may."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int) -> dict:
+        return {"noise": float(np.random.rand())}
+
+
+def test_stream_loader_seeds_numpy_per_worker_and_repeats():
+    from annkit.engine.config import TrainConfig
+    from annkit.engine.data import stream_loader
+
+    def noise() -> list[float]:
+        batches = iter(stream_loader(NumpyNoise(), TrainConfig(batch_size=2, num_workers=2, seed=3), start=0))
+        return [next(batches)["noise"].tolist() for _ in range(4)]  # workers 0, 1, 0, 1
+
+    first = noise()
+    assert first[0] != first[1]  # forked workers would otherwise share the parent's NumPy state
+    assert noise() == first  # and the seeds repeat from run to run

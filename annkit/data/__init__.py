@@ -1,5 +1,5 @@
 """Data for annkit: Pascal VOC 2012 (+SBD trainaug), Cityscapes, ADE20K, PASCAL Context, the synthetic long-range
-set, joint transforms (mmseg's geometric rules), downloads, dataset checks and DataLoader helpers.
+set, joint transforms (mmseg's geometric rules), downloads, dataset checks, the class-colour overlay.
 
 A sample is ``dict(image=tv_tensors.Image (3, H, W), mask=tv_tensors.Mask (H, W), name=str)``; masks hold
 class ids with 255 = ignore. Both VOC and the synthetic set use the VOC folder layout, so the same loader,
@@ -18,8 +18,7 @@ from annkit.data.errors import (
 )
 from annkit.data.geometric import CatMaxRatioCrop, KeepRatioResize, PadTo, RandomKeepRatioResize, rescale_size
 from annkit.data.image_io import read_image
-from annkit.data.loader import make_loader, seed_worker, set_epoch
-from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, save_mask, voc_palette
+from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, overlay, save_mask, voc_palette
 from annkit.data.synthetic import (
     SMALL,
     SynthConfig,
@@ -48,12 +47,10 @@ __all__ = [
     "SMALL",
     "SizeMismatchError",
     "UnpairedFileError",
-    "make_loader",
-    "seed_worker",
-    "set_epoch",
     "IGNORE_INDEX",
     "VOC_CLASSES",
     "colorize",
+    "overlay",
     "read_image",
     "load_mask",
     "save_mask",

@@ -10,9 +10,11 @@ positions r, r + W, …), so W processes see the same global batch as one.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -21,7 +23,6 @@ from annkit.data import (
     DATASETS,
     eval_transforms,
     load_dataset,
-    seed_worker,
     segmentation_folder,
     train_transforms,
     voc2012,
@@ -60,6 +61,14 @@ def build_dataset(config: TrainConfig, split: str, train: bool, model: ModelConf
     if config.dataset in DATASETS:
         return load_dataset(config.dataset, root, split, transforms)
     raise ConfigError(f"train.dataset {config.dataset!r} has no loader")
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: seed ``random`` and NumPy from this worker's torch seed (the loader's seeded base +
+    ``worker_id``), so a data set drawing on those libraries differs between workers yet repeats from run to run."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
 
 
 class TrainStream(Dataset):
