@@ -20,6 +20,7 @@ from annkit.data import (
     SizeMismatchError,
     UnpairedFileError,
     load_mask,
+    overlay,
     save_mask,
     segmentation_folder,
     voc2012,
@@ -192,3 +193,12 @@ def test_sbd_mat_without_segmentation_is_corrupt(tmp_path: Path) -> None:
     (tmp_path / "x.mat").write_bytes(buffer.getvalue())
     with pytest.raises(CorruptFileError, match=r"x\.mat: cannot read an SBD mask.*GTcls\.Segmentation"):
         read_mask(tmp_path / "x.mat")
+
+
+def test_overlay_blends_class_colours_and_leaves_background():
+    image = np.full((2, 3, 3), 100, np.uint8)
+    mask = np.array([[0, 15, 255], [15, 0, 0]], np.uint8)
+    blended = overlay(image, mask, alpha=0.25)  # VOC colours; 255 (void) keeps its devkit colour
+    assert blended[0, 0].tolist() == blended[1, 2].tolist() == [100] * 3  # background untouched
+    assert blended[0, 1].tolist() == blended[1, 0].tolist() == [123, 107, 107]  # 0.75·100 + 0.25·(192, 128, 128)
+    assert blended[0, 2].tolist() == [131, 131, 123]  # 0.75·100 + 0.25·(224, 224, 192)

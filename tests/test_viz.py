@@ -8,6 +8,7 @@ import torch
 matplotlib.use("Agg")
 
 from annkit.cli import main  # noqa: E402
+from annkit.data import overlay  # noqa: E402
 from annkit.models import build, save  # noqa: E402
 from annkit.nn import IdentitySampler, PyramidSampler  # noqa: E402
 from annkit.viz import (  # noqa: E402
@@ -27,9 +28,9 @@ from annkit.viz import (  # noqa: E402
     plot_top_anchors,
     plot_versus_nonlocal,
 )
-from annkit.viz.classes import class_palette, default_class_names  # noqa: E402
+from annkit.viz.classes import class_palette, coloured_classes, default_class_names  # noqa: E402
 from annkit.viz.explorer import explorer_payload, standalone_html  # noqa: E402
-from annkit.viz.plots import place_labels, prediction_overlay  # noqa: E402
+from annkit.viz.plots import place_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -218,11 +219,12 @@ def test_class_colours_follow_the_dataset():
     palette = class_palette(default_class_names(5))
     assert palette[1].tolist() == [230, 30, 30] and palette[3].tolist() == [35, 70, 235]  # red is red, blue blue
     assert class_palette(default_class_names(21))[15].tolist() == [192, 128, 128]  # VOC's person
-    image = np.full((2, 2, 3), 0.5)
+    image = np.full((2, 2, 3), 128, np.uint8)
     labels = np.array([[0, 1], [3, 255]])
-    overlay = prediction_overlay(image, labels, default_class_names(5))
-    assert np.allclose(overlay[0, 0], 0.5) and np.allclose(overlay[1, 1], 0.5)  # background, ignore: untouched
-    assert np.allclose(overlay[0, 1], 0.5 * 0.5 + 0.5 * np.array([230, 30, 30]) / 255)
+    names = default_class_names(5)
+    blended = overlay(image, labels, class_palette(names), coloured_classes(names))
+    assert blended[0, 0].tolist() == blended[1, 1].tolist() == [128] * 3  # background, ignore: untouched
+    assert blended[0, 1].tolist() == [179, 79, 79]  # half the image's grey, half the cue's red (230, 30, 30)
 
 
 def test_anchor_labels_never_overlap_and_stay_inside():

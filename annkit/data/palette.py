@@ -1,4 +1,4 @@
-"""Pascal VOC class names, the VOC colour palette, and palette ("P" mode) PNG masks.
+"""Pascal VOC class names, the VOC colour palette, the class-colour overlay, and palette ("P" mode) PNG masks.
 
 VOC stores segmentation labels as 8-bit palette PNGs: each pixel holds a class id (0 = background,
 1..20 = objects, 255 = "void", the ignored object outlines) and the palette only decides how it looks.
@@ -56,6 +56,28 @@ def voc_palette(n: int = 256) -> np.ndarray:
 def colorize(mask: np.ndarray) -> np.ndarray:
     """Class ids (H, W) → VOC colours (H, W, 3) uint8, for plots."""
     return voc_palette()[np.asarray(mask, dtype=np.uint8)]
+
+
+def overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    palette: np.ndarray | None = None,
+    coloured: np.ndarray | None = None,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """The segmentation overlay: each class's colour blended over the image, (1 − α)·pixel + α·colour.
+
+    ``image`` (H, W, 3) uint8 RGB, ``mask`` (H, W) class ids → (H, W, 3) uint8. ``palette`` (K, 3) uint8 gives
+    class i its colour (default: the VOC palette, all 256 ids); ``coloured`` (K,) bool says which classes are drawn
+    (default: all but 0, background). Pixels of other classes, and ids ≥ K (255, ignore), keep the image's colour.
+    """
+    palette = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    coloured = np.arange(len(palette)) > 0 if coloured is None else np.asarray(coloured, dtype=bool)
+    colours, weight = np.zeros((256, 3), np.float32), np.zeros(256, np.float32)
+    colours[: len(palette)], weight[: len(palette)] = palette, alpha * coloured
+    ids = np.asarray(mask, dtype=np.uint8)
+    blend = weight[ids][..., None]  # (H, W, 1)
+    return ((1 - blend) * image + blend * colours[ids]).round().astype(np.uint8)
 
 
 def save_mask(mask: np.ndarray, path: str | Path) -> None:

@@ -3,7 +3,7 @@
 Each image is read as RGB, normalised with the model's own mean/std (``Segmentor.normalize``), segmented
 (whole image or sliding window, optional scales + flip, as ``annkit.engine.evaluate``) and written as
 ``<stem>.png`` (palette PNG of class ids: ids stay ids, the palette is for viewers) and ``<stem>_overlay.png``
-(the class colours blended over the image); inputs sharing a stem get ``<stem>_<ext>``. An output that would
+(the class colours blended over the image, ``annkit.data.overlay``); inputs sharing a stem get ``<stem>_<ext>``. An output that would
 overwrite an input image, or another output, is refused before anything is written.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from annkit.data import colorize, read_image, save_mask
+from annkit.data import overlay, read_image, save_mask
 from annkit.engine.config import EvalConfig
 from annkit.engine.evaluate import check_finite, predict_probabilities
 from annkit.errors import ConfigError, os_error
@@ -32,13 +32,6 @@ def predict_file(
     inputs = model.normalize(image.float().div(255).unsqueeze(0).to(device))  # (1, 3, H, W)
     probabilities = predict_probabilities(model, inputs, config, model.config.num_classes)
     return image.permute(1, 2, 0).numpy(), probabilities.argmax(1)[0].byte().cpu().numpy()
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Class colours (VOC palette) blended over the image; background (0) left as it is. (H, W, 3) uint8."""
-    colours = colorize(mask).astype(np.float32)
-    blend = np.where((mask > 0)[..., None], (1 - alpha) * image + alpha * colours, image)
-    return blend.round().astype(np.uint8)
 
 
 def output_names(paths: list[Path], out_dir: Path) -> dict[Path, tuple[Path, Path]]:

@@ -7,7 +7,7 @@ into grids, back-projections, entropies and class means; ``annkit.viz.plots`` dr
 """
 
 from annkit.nn import record_attention
-from annkit.viz.capture import BlockAttention, Capture, capture_attention, load_image
+from annkit.viz.capture import BlockAttention, Capture, capture_attention
 from annkit.viz.classes import class_palette, default_class_names
 from annkit.viz.explorer import explorer_payload, standalone_html, write_html
 from annkit.viz.maps import (
@@ -27,7 +27,6 @@ from annkit.viz.plots import (
     plot_query,
     plot_top_anchors,
     plot_versus_nonlocal,
-    prediction_overlay,
 )
 
 
@@ -53,7 +52,6 @@ __all__ = [
     "entropy_map",
     "explore_attention",
     "labels_at",
-    "load_image",
     "level_grids",
     "plot_backprojection",
     "plot_class_attention",
@@ -62,7 +60,6 @@ __all__ = [
     "plot_query",
     "plot_top_anchors",
     "plot_versus_nonlocal",
-    "prediction_overlay",
     "record_attention",
     "top_anchors",
 ]

@@ -80,14 +80,6 @@ class Capture:
         return tuple(self.image.shape[-2:])
 
 
-def load_image(path: str) -> Tensor:
-    """An image file as upright RGB in [0, 1], (3, H, W), read by annkit's one image reader
-    (``annkit.data.read_image``: EXIF orientation applied, 16-bit images rescaled, any mode converted to RGB)."""
-    from annkit.data import read_image
-
-    return read_image(path).float().div(255)  # (3, H, W)
-
-
 def capture_attention(
     model: nn.Module,
     image: Tensor,
@@ -95,7 +87,8 @@ def capture_attention(
     device: str | torch.device | None = None,
     class_names: Sequence[str] | None = None,
 ) -> Capture:
-    """Run ``model`` (a Segmentor) on one RGB image in [0, 1], (3, H, W), recording every attention block.
+    """Run ``model`` (a Segmentor) on one RGB image, (3, H, W) uint8 as ``annkit.data.read_image`` gives it or
+    floats in [0, 1], recording every attention block.
 
     The image is normalised with the model's own ``normalize``; the model runs in eval mode, without gradients.
     ``class_names`` (one per output class) default to ``default_class_names`` of the model's class count.

@@ -15,6 +15,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from annkit.data import overlay as blend
 from annkit.nn import AnchorGeometry
 from annkit.viz.classes import class_palette, coloured_classes
 from annkit.viz.maps import _as_numpy, backproject, entropy_map, level_grids, top_anchors
@@ -30,19 +31,6 @@ def to_hwc(image) -> np.ndarray:
     if array.dtype == np.uint8:
         array = array / 255.0
     return np.clip(array.astype(np.float64), 0.0, 1.0)
-
-
-def prediction_overlay(image, prediction, class_names: Sequence[str], alpha: float = 0.5) -> np.ndarray:
-    """Blend each class's colour (``class_palette``: the dataset's own colours) over the image: (H, W, 3) in
-    [0, 1]; "background" and ignored (255) pixels keep the image's colour."""
-    labels = prediction.detach().cpu().numpy() if hasattr(prediction, "detach") else np.asarray(prediction)
-    colours = np.zeros((256, 3))
-    colours[: len(class_names)] = class_palette(class_names) / 255.0
-    weight = np.zeros(256)
-    weight[: len(class_names)] = alpha * coloured_classes(class_names)
-    picture = to_hwc(image)
-    blend = weight[labels][..., None]  # (H, W, 1)
-    return (1 - blend) * picture + blend * colours[labels]
 
 
 def class_legend(ax, prediction, class_names: Sequence[str]) -> None:
@@ -315,7 +303,11 @@ def plot_query(
     fig = plt.figure(figsize=(12, 7.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.7, 1])
     axes = top.subplots(1, 3)
-    picture = prediction_overlay(capture.image, capture.prediction, capture.class_names) if overlay else capture.image
+    picture = capture.image
+    if overlay:  # the prediction in the dataset's class colours, "background" left uncoloured
+        names, labels = capture.class_names, capture.prediction.numpy()  # labels (H, W)
+        image = np.round(to_hwc(capture.image) * 255).astype(np.uint8)  # (H, W, 3)
+        picture = blend(image, labels, class_palette(names), coloured_classes(names))
     _image_axes(axes[0], picture, "prediction overlay" if overlay else "image")
     if overlay:
         class_legend(axes[0], capture.prediction, capture.class_names)
