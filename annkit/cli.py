@@ -11,23 +11,67 @@ stderr naming the thing and what was expected; 128 + N stopped by signal N (130 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
 
-def _add_bench(subparsers: argparse._SubParsersAction) -> None:
-    bench = subparsers.add_parser("bench", help="efficiency measurements (blocks and whole models)")
-    kinds = bench.add_subparsers(dest="bench_kind", required=True, metavar="KIND")
+def _command(parsers: argparse._SubParsersAction, name: str, run, **options) -> argparse.ArgumentParser:
+    """Subcommand ``name`` (``options``: help, description) that calls ``run(args)`` and exits with what it
+    returns. ``run`` is a function or ``"module:function"``, imported only when the command runs, so that
+    ``annkit --help`` and the other commands do not import what this one needs."""
+    parser = parsers.add_parser(name, **options)
+    parser.set_defaults(func=run if callable(run) else _deferred(run))
+    return parser
 
-    blocks = kinds.add_parser(
+
+def _deferred(target: str) -> Callable[[argparse.Namespace], int]:
+    """A ``run`` for ``_command`` that imports ``"module:function"`` when it is called."""
+    module, function = target.split(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
+def _group(parsers: argparse._SubParsersAction, name: str, metavar: str, help: str) -> argparse._SubParsersAction:
+    """Command ``name`` whose subcommands (``annkit bench blocks``, …) are added with ``_command`` to what it
+    returns; ``metavar`` names them in the usage line."""
+    return parsers.add_parser(name, help=help).add_subparsers(
+        dest=f"{name}_{metavar.lower()}", required=True, metavar=metavar
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    """The one parser of ``HxW`` option values: '64x128' → (64, 128); argparse names the option in its error."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected HxW with positive integers, e.g. 64x128; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _add_bench(subparsers: argparse._SubParsersAction) -> None:
+    kinds = _group(
+        subparsers, "bench", "KIND", help="measurements: blocks, whole models, ONNX, the training step, data loading"
+    )
+
+    blocks = _command(
+        kinds,
         "blocks",
+        "annkit.bench.blocks:main",
         help="non-local vs APNB/AFNB: time, peak memory, multiply-adds",
         description="Time (torch.utils.benchmark, median after warm-up), peak memory and FLOPs "
         "(torch.utils.flop_counter) of non-local, APNB and AFNB blocks, reference vs annkit.",
     )
     blocks.add_argument("--quick", action="store_true", help="one small size, few repeats (seconds)")
     blocks.add_argument(
-        "--sizes", nargs="+", default=None, metavar="HxW", help="feature sizes (default: 64x128 96x96 128x256)"
+        "--sizes",
+        nargs="+",
+        type=_size,
+        default=None,
+        metavar="HxW",
+        help="feature sizes (default: 64x128 96x96 128x256)",
     )
     blocks.add_argument(
         "--suite",
@@ -46,7 +90,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
         choices=["suite", "forward", "backward", "both"],
         default="suite",
         help="forward = inference (no grad); backward = forward+backward in train mode; "
-        "suite (default) = the mode each suite's targets use (mmseg: backward, official: forward)",
+        "suite (default) = each suite's own mode (mmseg: backward, official: forward)",
     )
     blocks.add_argument(
         "--max-map-gib",
@@ -67,16 +111,17 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
         help="seconds of timing per case (torch.utils.benchmark blocked_autorange)",
     )
     blocks.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
-    blocks.set_defaults(func=_run_bench_blocks)
 
-    model = kinds.add_parser(
+    model = _command(
+        kinds,
         "model",
+        "annkit.bench.model:main",
         help="whole model: images/s, peak memory, FLOPs, fraction of GEMM throughput",
         description="Time a whole Segmentor (inference or a training step), count its FLOPs "
         "(torch.utils.flop_counter, 2 per multiply-add) and compare its FLOP/s with a GEMM timed in the same run.",
     )
     model.add_argument("--preset", default="mmseg_ann_r50_d8_voc12aug", help="model preset (annkit/configs)")
-    model.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
+    model.add_argument("--size", type=_size, default="512x512", metavar="HxW", help="input image size")
     model.add_argument("--batch", type=int, default=1)
     model.add_argument("--mode", choices=["inference", "train"], default="inference")
     model.add_argument("--device", default="cpu")
@@ -94,56 +139,76 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--warmup", type=int, default=2)
     model.add_argument("--gemm-size", type=int, default=None, help="square GEMM size (default 2048 CPU, 8192 CUDA)")
     model.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON here")
-    model.set_defaults(func=_run_bench_model)
 
-    onnx = kinds.add_parser(
+    onnx = _command(
+        kinds,
         "onnx",
+        "annkit.bench.onnx:main",
         help="onnxruntime vs PyTorch eager: same model, same inputs, CPU, fp32, interleaved",
         description="Exports each preset (random weights) with dynamic H, W and times PyTorch eager, eager with "
         "BN folded, and onnxruntime (CPU EP) call by call in rotating order; reports medians and per-round ratios.",
     )
     onnx.add_argument("--presets", nargs="+", default=["tiny_ann", "mmseg_ann_r50_d8_voc12aug"], metavar="PRESET")
-    onnx.add_argument("--size", default="512x512", metavar="HxW", help="input image size")
+    onnx.add_argument("--size", type=_size, default="512x512", metavar="HxW", help="input image size")
     onnx.add_argument("--threads", type=int, default=None, help="CPU threads of both runtimes (default: torch's)")
     onnx.add_argument("--repeats", type=int, default=7, help="interleaved rounds (median reported)")
     onnx.add_argument("--warmup", type=int, default=2)
     onnx.add_argument("--seed", type=int, default=0)
     onnx.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON here")
-    onnx.set_defaults(func=_run_bench_onnx)
+
+    train = _command(
+        kinds,
+        "train",
+        "annkit.bench.train:main",
+        help="the trainer's own training step on random data: images/s at the preset's crop size and batch",
+        description="Times annkit train's step (forward, OHEM/CE loss, backward, optimiser step; autocast on CUDA "
+        "as configured) on random images; data loading left out (annkit bench data). Prints JSON.",
+    )
+    train.add_argument("--preset", "--config", dest="preset", required=True, help="preset name or YAML file")
+    train.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="train config overrides: crop_size=[128,128] batch_size=8"
+    )
+    train.add_argument("--steps", type=int, default=5, help="timed steps, after 2 warm-up steps (median reported)")
+    train.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if available)")
+    train.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+
+    data = _command(
+        kinds, "data", "annkit.bench.data:main", help="loading + augmentation images/s of one DataLoader worker"
+    )
+    data.add_argument("--root", default=None, help="data root with VOC 2012 (default: synthetic stand-ins)")
+    data.add_argument("--crop", type=int, default=512)
+    data.add_argument("--images", type=int, default=100)
 
 
-def _run_bench_model(args: argparse.Namespace) -> int:
-    from annkit.bench.model import main
-
-    return main(args)
-
-
-def _run_bench_onnx(args: argparse.Namespace) -> int:
-    from annkit.bench.onnx import main
-
-    return main(args)
-
-
-def _run_bench_blocks(args: argparse.Namespace) -> int:
-    from annkit.bench import blocks
-
-    return blocks.main(args)
+def _converter(
+    sources, name: str, run, checkpoint: str, preset: str, fixed: bool, **options
+) -> argparse.ArgumentParser:
+    """``annkit convert NAME CKPT OUT [--preset P]``, the arguments of every converter: ``checkpoint`` describes CKPT;
+    ``preset`` is the default preset when ``fixed``, else an example (the weights then say the architecture)."""
+    parser = _command(sources, name, run, **options)
+    parser.add_argument("checkpoint", metavar="CKPT", help=checkpoint)
+    parser.add_argument("output", metavar="OUT", help="annkit model file to write")
+    parser.add_argument(
+        "--preset",
+        default=preset if fixed else None,
+        help="annkit preset the weights must fit" + (f" (default {preset})" if fixed else f", e.g. {preset}"),
+    )
+    return parser
 
 
 def _add_convert(subparsers: argparse._SubParsersAction) -> None:
-    convert = subparsers.add_parser("convert", help="convert checkpoints from other implementations")
-    sources = convert.add_subparsers(dest="convert_source", required=True, metavar="SOURCE")
-    mmseg = sources.add_parser(
+    sources = _group(subparsers, "convert", "SOURCE", help="convert checkpoints from other implementations")
+    mmseg = _converter(
+        sources,
         "mmseg",
+        _run_convert_mmseg,
+        "mmsegmentation .pth file",
+        "mmseg_ann_r50_d8_voc12aug",
+        False,
         help="mmsegmentation ANN/FCN/PSP/DeepLabV3/NonLocal ResNetV1c checkpoint -> annkit model file",
         description="Map an mmsegmentation checkpoint's keys onto annkit's model, load it strictly and save "
         "{config, state_dict} (load with annkit.models.load). The architecture is read from the weights "
         "unless --preset names it.",
-    )
-    mmseg.add_argument("checkpoint", metavar="CKPT", help="mmsegmentation .pth file")
-    mmseg.add_argument("output", metavar="OUT", help="annkit model file to write")
-    mmseg.add_argument(
-        "--preset", default=None, help="annkit preset the weights must fit, e.g. mmseg_ann_r50_d8_voc12aug"
     )
     mmseg.add_argument(
         "--align-corners",
@@ -156,36 +221,29 @@ def _add_convert(subparsers: argparse._SubParsersAction) -> None:
         help="evaluation protocol to store with the model (annkit.protocols.PROTOCOLS), e.g. "
         "mmseg_cityscapes_769x769; `annkit eval` then applies it",
     )
-    mmseg.set_defaults(func=_run_convert_mmseg)
-    official = sources.add_parser(
+    _converter(
+        sources,
         "official",
+        _run_convert_official,
+        "official .pth file (e.g. fs_annn_cityscapes_segohem_latest.pth)",
+        "official_ann_r101_cityscapes",
+        True,
         help="official ANN (MendelXu/ANN) checkpoint -> annkit model file",
         description="Map an official ANN checkpoint (deep-base ResNet, 'module.' keys) onto annkit's model, fold "
         "its conv biases into BN, load strictly and save {config, state_dict} with the BGR input contract.",
     )
-    official.add_argument(
-        "checkpoint", metavar="CKPT", help="official .pth file (e.g. fs_annn_cityscapes_segohem_latest.pth)"
-    )
-    official.add_argument("output", metavar="OUT", help="annkit model file to write")
-    official.add_argument("--preset", default="official_ann_r101_cityscapes", help="annkit preset the weights must fit")
-    official.set_defaults(func=_run_convert_official)
-    _add_convert_paddleseg(sources)
-
-
-def _add_convert_paddleseg(sources: argparse._SubParsersAction) -> None:
-    paddleseg = sources.add_parser(
+    _converter(
+        sources,
         "paddleseg",
+        _run_convert_paddleseg,
+        "PaddleSeg model.pdparams file (an existing OUT is kept)",
+        "paddleseg_ann_r50_vd_voc12aug",
+        False,
         help="PaddleSeg ANN (ResNet-vd) model.pdparams -> annkit model file",
         description="Read a PaddleSeg .pdparams file without running pickled code (numpy arrays only), map its "
         "keys onto annkit's model (conv biases folded into BN), load it strictly and save {config, state_dict} "
         "(load with annkit.models.load). The architecture is read from the weights unless --preset names it.",
     )
-    paddleseg.add_argument("checkpoint", metavar="IN", help="PaddleSeg model.pdparams file")
-    paddleseg.add_argument("output", metavar="OUT", help="annkit model file to write (an existing file is kept)")
-    paddleseg.add_argument(
-        "--preset", default=None, help="annkit preset the weights must fit, e.g. paddleseg_ann_r50_vd_voc12aug"
-    )
-    paddleseg.set_defaults(func=_run_convert_paddleseg)
 
 
 def _run_convert_paddleseg(args: argparse.Namespace) -> int:
@@ -236,17 +294,17 @@ def _run_convert_official(args: argparse.Namespace) -> int:
 
 
 def _add_models(subparsers: argparse._SubParsersAction) -> None:
-    models = subparsers.add_parser("models", help="the registry of trained models")
-    actions = models.add_subparsers(dest="models_action", required=True, metavar="ACTION")
-    listing = actions.add_parser(
+    actions = _group(subparsers, "models", "ACTION", help="the registry of trained models")
+    listing = _command(
+        actions,
         "list",
+        _run_models_list,
         help="name, family, dataset, backbone, crop, published mIoU, source",
         description="Every checkpoint annkit.models.from_pretrained knows.",
     )
     listing.add_argument("--family", default=None, help="only this family (ann, fcn, psp, deeplabv3, nonlocal)")
     listing.add_argument("--dataset", default=None, help="only this dataset (voc12aug, cityscapes, ade20k)")
     listing.add_argument("--markdown", action="store_true", help="the README's Markdown table")
-    listing.set_defaults(func=_run_models_list)
 
 
 def _run_models_list(args: argparse.Namespace) -> int:
@@ -269,8 +327,7 @@ def _run_models_list(args: argparse.Namespace) -> int:
 
 
 def _add_export(subparsers: argparse._SubParsersAction) -> None:
-    export = subparsers.add_parser("export", help="deploy outside PyTorch: ONNX, exact at any input size")
-    actions = export.add_subparsers(dest="export_action", required=True, metavar="ACTION")
+    actions = _group(subparsers, "export", "ACTION", help="deploy outside PyTorch: ONNX, exact at any input size")
 
     def add_source(parser: argparse.ArgumentParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
@@ -280,8 +337,10 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--seed", type=int, default=0, help="random weights of --preset and test images")
         parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's exporter's)")
 
-    onnx = actions.add_parser(
+    onnx = _command(
+        actions,
         "onnx",
+        _run_export_onnx,
         help="write the whole segmentor (normalisation, backbone, head, resize) as an ONNX file",
         description="Input 'images' (B, 3, H, W): RGB floats in [0, 1]; output 'logits' (B, K, H, W) at input "
         "size. With --dynamic one file serves any batch, height and width, pyramid pooling exact at each.",
@@ -298,10 +357,11 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     )
     onnx.add_argument("--dynamic", action="store_true", help="dynamic batch, height and width")
     onnx.add_argument("--force", action="store_true", help="replace OUT.onnx if it exists")
-    onnx.set_defaults(func=_run_export_onnx)
 
-    check = actions.add_parser(
+    check = _command(
+        actions,
         "check",
+        "annkit.export.check:main",
         help="onnxruntime (CPU) vs PyTorch logits at several sizes, from one dynamic export",
         description="Pass per size: max |logit difference| <= 1e-4 and argmax agreement >= 99.99%% (fp32). "
         "Exit 1 if any size fails.",
@@ -310,6 +370,7 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--sizes",
         nargs="+",
+        type=_size,
         default=None,
         metavar="HxW",
         help="input sizes (default: 512x512 97x131 321x481 200x75 769x769 1024x2048)",
@@ -317,7 +378,6 @@ def _add_export(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--onnx", default=None, metavar="FILE", help="check this file instead of exporting anew")
     check.add_argument("--threads", type=int, default=None, help="CPU threads for both runtimes")
     check.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON here")
-    check.set_defaults(func=_run_export_check)
 
 
 def _run_export_onnx(args: argparse.Namespace) -> int:
@@ -340,12 +400,6 @@ def _run_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_export_check(args: argparse.Namespace) -> int:
-    from annkit.export.check import main
-
-    return main(args)
-
-
 _SYNTH_KNOBS = {
     "size": "image height = width, px",
     "num_classes": "object classes K (cue colours, at most 6)",
@@ -362,21 +416,26 @@ _SYNTH_KNOBS = {
 
 
 def _add_data(subparsers: argparse._SubParsersAction) -> None:
-    data = subparsers.add_parser("data", help="datasets: download VOC/SBD, check a folder, write the synthetic set")
-    actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
+    actions = _group(
+        subparsers, "data", "ACTION", help="datasets: download VOC/SBD, check a folder, write the synthetic set"
+    )
 
-    download = actions.add_parser(
+    download = _command(
+        actions,
         "download",
+        _run_data_download,
         help="download + extract VOC 2012, SBD, ADE20K, VOC 2010 (resumable, "
         "MD5-checked); Cityscapes / PASCAL Context: print the steps",
     )
     download.add_argument("dataset", choices=["voc", "sbd", "ade20k", "voc2010", "cityscapes", "pascal_context"])
     download.add_argument("--root", default="data", help="data root (default: data)")
     download.add_argument("--remove-archive", action="store_true", help="delete the archive after extracting")
-    download.set_defaults(func=_run_data_download)
 
-    check = actions.add_parser(
-        "check", help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL Context); exit 1 if broken"
+    check = _command(
+        actions,
+        "check",
+        _run_data_check,
+        help="validate a dataset folder (VOC layout, Cityscapes, ADE20K, PASCAL Context); exit 1 if broken",
     )
     check.add_argument("path", help="dataset folder, or a data root holding it")
     check.add_argument(
@@ -385,19 +444,11 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
         choices=["cityscapes", "ade20k", "pascal_context_59", "pascal_context"],
         help="check as this dataset (default: recognised by its folders, else VOC layout)",
     )
-    check.set_defaults(func=_run_data_check)
 
-    synth = actions.add_parser("synth", help="write the synthetic long-range set in VOC layout")
+    synth = _command(actions, "synth", _run_data_synth, help="write the synthetic long-range set in VOC layout")
     synth.add_argument("--root", default="data/synthetic", help="output folder (default: data/synthetic)")
     for knob, meaning in _SYNTH_KNOBS.items():  # defaults: annkit.data.SynthConfig
         synth.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None, help=meaning)
-    synth.set_defaults(func=_run_data_synth)
-
-    bench = actions.add_parser("bench", help="loading + augmentation images/s of one DataLoader worker")
-    bench.add_argument("--root", default=None, help="data root with VOC 2012 (default: synthetic stand-ins)")
-    bench.add_argument("--crop", type=int, default=512)
-    bench.add_argument("--images", type=int, default=100)
-    bench.set_defaults(func=_run_data_bench)
 
 
 def _run_data_download(args: argparse.Namespace) -> int:
@@ -427,18 +478,12 @@ def _run_data_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_data_bench(args: argparse.Namespace) -> int:
-    from annkit.data.throughput import bench
-
-    print(bench(args.root, args.crop, args.images))
-    return 0
-
-
 def _add_viz(subparsers: argparse._SubParsersAction) -> None:
-    viz = subparsers.add_parser("viz", help="attention maps: where does each pixel look?")
-    kinds = viz.add_subparsers(dest="viz_kind", required=True, metavar="KIND")
-    attention = kinds.add_parser(
+    kinds = _group(subparsers, "viz", "KIND", help="attention maps: where does each pixel look?")
+    attention = _command(
+        kinds,
         "attention",
+        _run_viz_attention,
         help="where a query pixel looks: a PNG figure (--out) and/or an interactive page (--html)",
         description="Run a model once on an image, record its attention blocks, and draw where a query pixel "
         "looks (back-projection, top-k anchors, per-level grids). --html writes one self-contained "
@@ -509,7 +554,6 @@ def _add_viz(subparsers: argparse._SubParsersAction) -> None:
         help="how many of the most attended anchors to draw and list (default 5)",
     )
     attention.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:1, … (default cpu)")
-    attention.set_defaults(func=_run_viz_attention)
 
 
 def _run_viz_attention(args: argparse.Namespace) -> int:
@@ -517,6 +561,7 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from annkit import models, viz
+    from annkit.data import read_image
     from annkit.engine.commands import check_output_file
     from annkit.engine.distributed import resolve_device
     from annkit.errors import ConfigError
@@ -532,7 +577,7 @@ def _run_viz_attention(args: argparse.Namespace) -> int:
             check_output_file(path)
     device = resolve_device(args.device)
     model = models.load(args.checkpoint) if args.checkpoint else models.from_pretrained(args.pretrained)
-    image = viz.load_image(args.image)
+    image = read_image(args.image)  # (3, H, W) uint8, upright
     height, width = image.shape[-2:]
     if args.point is not None and not (0 <= args.point[0] < width and 0 <= args.point[1] < height):
         raise ConfigError(
@@ -585,8 +630,10 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    train = subparsers.add_parser(
+    train = _command(
+        subparsers,
         "train",
+        "annkit.engine.commands:main",
         help="train a preset with the paper's recipe (SGD, poly LR, OHEM, aux 0.4); torchrun for DDP",
         description="Iteration-based training: evaluation every eval_every iterations, best model kept, atomic "
         "checkpoints every checkpoint_every iterations, exact --resume. Multi-GPU/multi-node: "
@@ -615,18 +662,12 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         help="replace the run already in --out (its config, metrics and checkpoints are deleted first); "
         "without it (or --resume) a folder holding a run is refused",
     )
-    train.add_argument(
-        "--throughput",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="only time STEPS training steps on random data at the preset's crop size; print images/s",
-    )
     add_runtime_flags(train)
-    train.set_defaults(func=_run_engine)
 
-    evaluate = subparsers.add_parser(
+    evaluate = _command(
+        subparsers,
         "eval",
+        "annkit.engine.commands:main",
         help="mIoU, per-class IoU, pixel accuracy of a model file or pretrained model",
         description="Confusion-matrix metrics on a data set; whole-image or sliding-window inference, multi-scale "
         "+ flip. The data set and inference come from the run's config.yaml next to --checkpoint (or --preset's "
@@ -659,9 +700,10 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--json", default=None, metavar="PATH", help="also write the metrics as JSON here")
     add_runtime_flags(evaluate)
-    evaluate.set_defaults(func=_run_engine)
 
-    predict = subparsers.add_parser("predict", help="segment image files: palette PNGs + overlays")
+    predict = _command(
+        subparsers, "predict", "annkit.engine.commands:main", help="segment image files: palette PNGs + overlays"
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     add_model_source(predict)
     predict.add_argument(
@@ -673,10 +715,11 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--scales", type=float, nargs="+", default=(1.0,))
     predict.add_argument("--flip", action="store_true", help="average with the left-right flipped image")
     add_runtime_flags(predict)
-    predict.set_defaults(func=_run_engine)
 
-    quickstart = subparsers.add_parser(
+    quickstart = _command(
+        subparsers,
         "quickstart",
+        "annkit.engine.commands:main",
         help="the main job: ANN vs a local baseline on the synthetic long-range set, CPU, minutes",
         description="Writes the synthetic set if missing, trains tiny_ann and tiny_fcn side by side (one CPU "
         "thread each), evaluates both and writes report.md + PNGs (learning curves, mIoU table, sample "
@@ -687,13 +730,6 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     quickstart.add_argument("--iterations", type=int, default=None, help="training iterations per model")
     quickstart.add_argument("--sequential", action="store_true", help="train one model after the other")
     add_runtime_flags(quickstart)
-    quickstart.set_defaults(func=_run_engine)
-
-
-def _run_engine(args: argparse.Namespace) -> int:
-    from annkit.engine.commands import main
-
-    return main(args)
 
 
 _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -705,6 +741,17 @@ _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_models,
     _add_export,
 ]
+
+
+def _set_threads(threads: int) -> None:
+    """``--threads N``: the CPU threads torch uses for the whole command."""
+    import torch
+
+    from annkit.errors import ConfigError
+
+    if threads < 1:
+        raise ConfigError(f"--threads {threads}: expected a number of CPU threads, at least 1")
+    torch.set_num_threads(threads)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -729,6 +776,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:  # every command's --threads: torch's CPU threads
+            _set_threads(args.threads)
         return int(args.func(args) or 0)
     except UserError as error:
         message = str(error)

@@ -155,7 +155,7 @@ def test_fixed_size_needs_a_size(tmp_path):
 def test_bench_onnx_times_three_engines_on_the_same_model():
     from annkit.bench.onnx import ENGINES, report, run
 
-    result = run("tiny_ann", height=64, width=96, repeats=2, warmup=1, threads=1)
+    result = run("tiny_ann", size=(64, 96), repeats=2, warmup=1, threads=1)
     assert set(result["milliseconds"]) == set(ENGINES) and all(t > 0 for t in result["milliseconds"].values())
     assert all(diff <= 1e-4 for diff in result["max_abs_diff"].values())  # same model, same answer
     assert "onnxruntime faster than eager" in report(result)

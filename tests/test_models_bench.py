@@ -8,8 +8,7 @@ from annkit.cli import build_parser
 
 def test_bench_model_inference_and_train_step():
     common = dict(
-        height=48,
-        width=40,
+        size=(48, 40),
         batch=2,
         device="cpu",
         channels_last=False,
@@ -29,4 +28,4 @@ def test_bench_model_inference_and_train_step():
 
 def test_cli_parses_bench_model():
     args = build_parser().parse_args(["bench", "model", "--preset", "tiny_ann", "--compile", "--channels-last"])
-    assert args.compile and args.channels_last and args.size == "512x512"
+    assert args.compile and args.channels_last and args.size == (512, 512)

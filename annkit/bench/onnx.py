@@ -27,16 +27,18 @@ import torch
 from annkit.bench.common import clock, environment
 from annkit.config import RuntimeConfig
 from annkit.export import to_onnx
-from annkit.export.check import INPUT_NAME, parse_size, randomize_weights, session
+from annkit.export.check import INPUT_NAME, randomize_weights, session
 from annkit.models import build, prepare
 
 ENGINES = ("eager", "eager+fold", "onnxruntime")
 
 
 def run(
-    preset: str, *, height: int, width: int, repeats: int, warmup: int, seed: int = 0, threads: int | None = None
+    preset: str, *, size: tuple[int, int], repeats: int, warmup: int, seed: int = 0, threads: int | None = None
 ) -> dict:
-    """Time the three engines on one preset; returns a JSON-able dict (conventions in the module docstring)."""
+    """Time the three engines on one preset at input ``size`` (H, W); returns a JSON-able dict (conventions in the
+    module docstring)."""
+    height, width = size
     cpu = torch.device("cpu")
     model = randomize_weights(build(preset, backbone_weights=False), seed).eval()
     folded = prepare(copy.deepcopy(model), RuntimeConfig(fold_bn=True))
@@ -101,16 +103,12 @@ def report(result: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``annkit bench onnx``."""
-    height, width = parse_size(args.size)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     results = []
     for preset in args.presets:
         results.append(
             run(
                 preset,
-                height=height,
-                width=width,
+                size=args.size,  # (H, W), parsed by annkit.cli
                 repeats=args.repeats,
                 warmup=args.warmup,
                 seed=args.seed,

@@ -97,17 +97,6 @@ def report(name: str, checks: list[SizeCheck]) -> str:
     return "\n".join(lines)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'HxW' → (H, W), with an error that says what was expected."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not HxW, e.g. 512x512") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"size {text!r} must be positive")
-    return height, width
-
-
 @torch.no_grad()
 def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     """Give every layer random, non-degenerate weights (in place) so every path reaches the logits: a fresh model
@@ -148,9 +137,7 @@ def model_from(args: argparse.Namespace) -> tuple[str, Segmentor]:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``annkit export check``: export dynamic (or take ``--onnx``), compare at every size."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    sizes = [parse_size(s) for s in args.sizes] if args.sizes else list(DEFAULT_SIZES)
+    sizes = args.sizes or list(DEFAULT_SIZES)  # (H, W) pairs, parsed by annkit.cli
     name, model = model_from(args)
     with tempfile.TemporaryDirectory() as tmp:
         path = (
