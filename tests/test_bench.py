@@ -169,3 +169,8 @@ def test_bench_train_times_the_trainers_step(monkeypatch, capsys):
     assert len(updates) == 2 + 3  # warm-up steps, then the timed ones: each a whole step of the trainer
     assert result["batch"] == 2 and result["size"] == [32, 40] and result["amp"] is None  # no autocast on CPU
     assert result["images_per_s"] == pytest.approx(2 / result["step_s"], rel=0.01)
+
+
+def test_threads_below_one_are_a_user_error(capsys):
+    assert main(["bench", "train", "--preset", "tiny_ann", "--threads", "0"]) == 2
+    assert "--threads 0: expected a number of CPU threads, at least 1" in capsys.readouterr().err
