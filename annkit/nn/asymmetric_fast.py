@@ -83,7 +83,7 @@ def apnb(block: APNB, x: Tensor, fused: bool = True) -> Tensor:
         phi, local = _query_and_local(block, block.query_key, x)  # (B, d, H, W), (B, C_out, N)
     else:  # identity 4
         phi, local = block.query_key(x), None
-    theta_p = block.sampler(phi)  # (B, d, S)
+    theta_p = block.sampler(phi)  # θ_P = P(θ), θ = φ: (B, d, S)
     return _output(block, phi.flatten(2), theta_p, _anchor_values(block, x), local, size, size)
 
 
@@ -93,7 +93,7 @@ def afnb(block: AFNB, low: Tensor, high: Tensor, fused: bool = True) -> Tensor:
         phi, local = _query_and_local(block, block.query, high)  # (B, d, H, W), (B, C_out, N)
     else:
         phi, local = block.query(high), None
-    theta_p = block.sampler(block.key(low))  # (B, d, S)
+    theta_p = block.sampler(block.key(low))  # θ_P from X_l: (B, d, S)
     size, key_size = tuple(high.shape[-2:]), tuple(low.shape[-2:])
     return _output(block, phi.flatten(2), theta_p, _anchor_values(block, low), local, size, key_size)
 
