@@ -78,6 +78,13 @@ def test_max_sampling_has_no_matrix():
         PyramidSampler(mode="max").matrix(8, 8)
 
 
+@pytest.mark.parametrize("make", [lambda mode: PyramidSampler((1, 3), mode), lambda mode: GridSampler(2, mode)])
+def test_pooling_samplers_check_their_mode_alike(make):
+    assert make("avg").linear and not make("max").linear
+    with pytest.raises(ValueError, match=r"mode must be 'avg' or 'max', got 'median'"):
+        make("median")
+
+
 @pytest.mark.parametrize("sampler", [PyramidSampler(), IdentitySampler(), GridSampler()])
 def test_samplers_reject_non_4d_maps(sampler):
     with pytest.raises(ValueError, match=r"4-D feature map \(B, C, H, W\), got shape \(3, 8, 8\)"):

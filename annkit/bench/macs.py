@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from annkit.nn.asymmetric import _anchors_first
+from annkit.nn.asymmetric_fast import anchors_first
 
 
 def apnb_macs(
@@ -45,7 +45,7 @@ def apnb_macs(
     }
     maps = [("out projection", c)] + ([("fusion conv, context half", out_channels)] if fused else [])
     width, folded = v, 0
-    while folded < len(maps) and _anchors_first(n, s, width, maps[folded][1]):
+    while folded < len(maps) and anchors_first(n, s, width, maps[folded][1]):
         annkit[f"{maps[folded][0]} on anchors"] = s * width * maps[folded][1]
         width, folded = maps[folded][1], folded + 1
     annkit[f"AV ({width} wide values)"] = n * s * width

@@ -88,16 +88,21 @@ def check_exportable(model: nn.Module, example: Tensor) -> None:
             "PyTorch-side; close the record_attention context before exporting"
         )
     stack: list[str] = []  # names of the modules being called, innermost last
+    names = {module: name for name, module in model.named_modules()}
 
-    def enter(name: str):
-        return lambda module, args: stack.append(name)  # returns None: the input is kept
+    def enter(module, args) -> None:  # returns None: the input is kept
+        if module in names:
+            stack.append(names[module])
 
     def leave(module, args, output) -> None:
-        stack.pop()
+        if module in names:
+            stack.pop()
 
-    hooks = []
-    for name, module in model.named_modules():
-        hooks += [module.register_forward_pre_hook(enter(name)), module.register_forward_hook(leave)]
+    # global hooks, which only observe: a hook on a module of its own would send APNB/AFNB off their fast path
+    hooks = [
+        nn.modules.module.register_module_forward_pre_hook(enter),
+        nn.modules.module.register_module_forward_hook(leave),
+    ]
     finder = _FindAdaptivePooling(stack)
     try:
         with torch.no_grad(), finder:

@@ -1,26 +1,32 @@
 """APNB and AFNB: the asymmetric non-local blocks of Zhu et al., ICCV 2019 (https://arxiv.org/abs/1908.07678).
 
-"Asymmetric" because the N queries attend over S ≪ N anchors sampled by pyramid pooling (Sec. 3.2–3.4):
+A non-local block lets each of N pixels attend over all N pixels. The paper's blocks let the N queries attend over
+S ≪ N *anchors* sampled by pyramid pooling (Sec. 3.2: pool sizes 1, 3, 6, 8 → S = 110), so the N×N similarity
+map becomes N×S. The paper's symbols and annkit's names (N = H·W queries; d = ``key_channels``,
+c_v = ``value_channels``; notebook 03 uses the same symbols):
 
-    APNB(x)        = fuse([W_o · Σ_s softmax(q_n·k_s/√d) v_s ;  x])      q = k-projection of x (shared)
-    AFNB(low, high) = fuse([W_o · Σ_s softmax(q_n·k_s/√d) v_s ;  high])   q from high, k and v from low
+=========================  =====================================  =================  ==============================
+paper (Sec. 3.1–3.3)       annkit                                 shape              what it is
+=========================  =====================================  =================  ==============================
+X  (AFNB: X_h, X_l)        ``x`` (AFNB: ``high``, ``low``)        (B, C, H, W)       input map(s): stage 5, stage 4
+φ = W_φ(X)                 ``query_key(x)`` (AFNB: ``query``)     (B, d, N)          queries: 1×1 conv + BN + ReLU
+θ = W_θ(X)                 ``query_key(x)`` (AFNB: ``key``)       (B, d, h·w)        keys; APNB shares W_θ = W_φ
+γ = W_γ(X)                 ``value(x)``                           (B, c_v, h·w)      values: a plain 1×1 conv
+P_θ, P_γ                   ``sampler`` (``PyramidSampler``)       (·, ·, S)          pyramid pooling to S anchors
+θ_P, γ_P                   ``sampler(θ)``, ``sampler(γ)``         (B, d | c_v, S)    the key and value anchors
+V_P = φᵀ·θ_P               ``similarity``                         (B, N, S)          query–anchor similarities
+A = softmax_s(V_P / √d)    ``attention``                          (B, N, S)          V_P normalised; rows sum to 1
+O_P = A·γ_Pᵀ               ``o_p``                                (B, N, c_v)        the attended values
+W_o                        ``out``                                (B, C_ctx, H, W)   1×1 conv, zero-initialised
+Y_P = cat(W_o(O_Pᵀ), X)    ``fuse(cat(...))``, then ``dropout``   (B, C_out, H, W)   1×1 conv + BN (+ ReLU in APNB)
+=========================  =====================================  =================  ==============================
 
-with q, k = ReLU(BN(1×1 conv)), v = 1×1 conv sampled to anchors, W_o a zero-initialised 1×1 conv, and
-``fuse`` a 1×1 conv + BN (+ ReLU in APNB). With ``sampler=IdentitySampler()`` APNB *is* a non-local block.
-
-``forward`` is annkit's exact fast path; ``reference`` is the straightforward formulation as mmsegmentation
-writes it (project at full resolution, pool, matmul, softmax, matmul, out conv, concat, fuse). They agree to
-rounding because of three identities:
-
-1. average pooling P has rows summing to 1, so a 1×1 conv with bias commutes with it: P(Wx + b) = W(Px) + b —
-   the value projection runs on the S anchors (``_anchor_values``);
-2. softmax rows sum to 1, so any affine map A after the aggregation moves onto the anchors:
-   A(Σ_s a_ns v_s) = Σ_s a_ns (A v_s) — the out conv, and the context half of the fusion conv, which is linear
-   before its BN (W·[ctx; x] = W₁·ctx + W₂·x), are applied to S anchors instead of N pixels, whenever that
-   costs fewer multiply-adds (``_anchors_first``; with S = N it never does);
-3. with a shared query/key projection, compute it once (mmseg runs the same module twice);
-4. the query conv and the fusion conv's input half are both 1×1 convs of the same map: one conv, stacked weights.
-Max pooling is not linear: with ``PyramidSampler(mode="max")`` only identity 1 falls back to full resolution.
+AFNB (Sec. 3.3) is the same with φ from X_h and θ, γ from X_l (the paper writes V_F, O_F, Y_F).
+``reference()`` is the paper's formulation, line by line below, as mmsegmentation also writes it. ``forward()``
+computes the same function with annkit's exact fast path (``annkit/nn/asymmetric_fast.py``, which lists the four
+identities that make it exact) whenever that path sees every module ``reference()`` would call — and
+``reference()`` otherwise, so hooks, pruning, QAT or LoRA wrappers on the projections are always seen. With
+``sampler=IdentitySampler()`` (S = N) APNB *is* a non-local block.
 
 Defaults follow the official implementation (MendelXu/ANN): key conv with bias, Dropout2d(0.05) after the
 fusion, zero-initialised out conv. mmsegmentation: ``key_bias=False, dropout=0.0`` (its head adds Dropout2d(0.1)).
@@ -30,42 +36,31 @@ PaddleSeg: ``dropout_kind="element", zero_init_out=False``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from annkit.nn.attention import AttentionBlock, project
+from annkit.nn import asymmetric_fast as fast
+from annkit.nn.attention import AttentionBlock
 from annkit.nn.layers import ConvNormAct, check_feature_map, make_dropout
 from annkit.nn.samplers import PyramidSampler, Sampler
 
-Affine = tuple[Tensor, Tensor | None]  # a 1×1 conv's (weight (C_out, C_in[, 1, 1]), bias (C_out,) or None)
 
+class AnchoredBlock(AttentionBlock):
+    """What APNB and AFNB share: the sampler, the scale, the paper's attention over anchors, fusion and dropout.
 
-def _anchors_first(n: int, s: int, c_in: int, c_out: int) -> bool:
-    """Is a c_in→c_out linear map cheaper on the S anchors before aggregation than on the N pixels after?
-
-    before: S·c_in·c_out (map) + N·S·c_out (aggregate wider values);  after: N·S·c_in + N·c_in·c_out.
+    Subclasses create ``value`` (W_γ), ``out`` (W_o), ``fuse`` and their query/key projections, in that order (the
+    parameter order that optimizer checkpoints index).
     """
-    return s * c_in * c_out + n * s * c_out <= n * s * c_in + n * c_in * c_out
-
-
-class _AnchoredBlock(AttentionBlock):
-    """What APNB and AFNB share: value/out projections on anchors, the fusion, the fast aggregation."""
 
     def __init__(
         self,
-        value_in: int,
-        skip_channels: int,
-        context_channels: int,
-        out_channels: int,
+        sampler: Sampler | None,
         key_channels: int,
         value_channels: int,
-        sampler: Sampler | None,
+        out_channels: int,
         dropout: float,
         dropout_kind: str,
-        zero_init_out: bool,
-        fuse_act: bool,
     ) -> None:
-        super().__init__(sampler if sampler is not None else PyramidSampler((1, 3, 6, 8), "avg"))
+        super().__init__(PyramidSampler((1, 3, 6, 8), "avg") if sampler is None else sampler)
         for name, value in (
             ("key_channels", key_channels),
             ("value_channels", value_channels),
@@ -74,13 +69,6 @@ class _AnchoredBlock(AttentionBlock):
             if value < 1:
                 raise ValueError(f"{name} must be positive, got {value}")
         self.key_channels = key_channels
-        self.context_channels = context_channels
-        self.value = nn.Conv2d(value_in, value_channels, 1)
-        self.out = nn.Conv2d(value_channels, context_channels, 1)
-        if zero_init_out:  # the block starts as "no context": fuse([0; x])
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
-        self.fuse = ConvNormAct(context_channels + skip_channels, out_channels, 1, act=fuse_act)
         self.dropout = make_dropout(dropout, dropout_kind)
 
     @property
@@ -88,81 +76,24 @@ class _AnchoredBlock(AttentionBlock):
         """The attention scale d^-1/2, d = key channels."""
         return self.key_channels**-0.5
 
-    def _anchor_values(self, source: Tensor) -> Tensor:
-        """Values on the anchors (B, c_v, S): W·P(x) + b (identity 1) when sampling is linear, else P(W·x + b)."""
-        if self.sampler.linear:
-            return project(self.sampler(source), self.value.weight, self.value.bias)
-        return self.sampler(self.value(source))
+    def _paper_context(self, phi: Tensor, theta: Tensor, gamma: Tensor) -> Tensor:
+        """W_o(O_Pᵀ), Sec. 3.2, from full-resolution maps: φ (B, d, H, W), θ (B, d, h, w), γ (B, c_v, h, w)
+        → (B, C_ctx, H, W)."""
+        b, _, h, w = phi.shape
+        theta_p = self.sampler.reference(theta)  # θ_P = P_θ(θ): (B, d, S)
+        gamma_p = self.sampler.reference(gamma)  # γ_P = P_γ(γ): (B, c_v, S)
+        similarity = torch.matmul(phi.reshape(b, self.key_channels, -1).permute(0, 2, 1), theta_p)  # V_P: (B, N, S)
+        attention = torch.softmax(similarity * self.scale, dim=-1)  # A, normalised over the S anchors: (B, N, S)
+        self._emit(attention, (h, w), tuple(theta.shape[-2:]))
+        o_p = torch.matmul(attention, gamma_p.permute(0, 2, 1))  # O_P = A·γ_Pᵀ: (B, N, c_v)
+        return self.out(o_p.permute(0, 2, 1).reshape(b, -1, h, w))  # W_o(O_Pᵀ): (B, C_ctx, H, W)
 
-    def _aggregate(
-        self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor,
-        maps: list[Affine],
-        query_size: tuple[int, int],
-        key_size: tuple[int, int],
-        onto: Tensor | None = None,
-    ) -> Tensor:
-        """Attend, then apply ``maps`` in order — each on the anchors while that is cheaper (identity 2) —
-        and add ``onto``: query (B, d, N), key (B, d, S), value (B, c, S), onto (B, c_last, N) → (B, c_last, N)."""
-        n, s = query.shape[-1], key.shape[-1]
-        on_anchors = 0
-        while on_anchors < len(maps) and _anchors_first(n, s, value.shape[1], maps[on_anchors][0].shape[0]):
-            value = project(value, *maps[on_anchors])  # (B, c', S)
-            on_anchors += 1
-        if on_anchors == len(maps):  # everything folded: one GEMM aggregates and adds
-            return self._attend(query, key, value, self.scale, query_size, key_size, onto=onto)
-        context = self._attend(query, key, value, self.scale, query_size, key_size)  # (B, c', N)
-        for weight, bias in maps[on_anchors:]:
-            context = project(context, weight, bias)
-        return context if onto is None else onto + context
-
-    def _query_and_local(self, projection: ConvNormAct, skip: Tensor) -> tuple[Tensor, Tensor]:
-        """The query projection (conv + BN + ReLU) and the fusion conv's input half W₂·skip read the same map:
-        run them as one 1×1 conv with stacked weights (identity 4) — one pass over ``skip`` forward, one
-        input-gradient GEMM backward. Returns (B, d, H, W) and (B, C_out, N)."""
-        conv, fuse = projection.conv, self.fuse.conv
-        weight = torch.cat([conv.weight, fuse.weight[:, self.context_channels :]])  # (d + C_out, C_skip, 1, 1)
-        widths = (conv.out_channels, fuse.out_channels)
-        biases = (conv.bias, fuse.bias)
-        bias = (
-            None
-            if all(b is None for b in biases)
-            else torch.cat([weight.new_zeros(n) if b is None else b for b, n in zip(biases, widths)])
-        )
-        projected, local = F.conv2d(skip, weight, bias).split(widths, dim=1)
-        return projection.act(projection.norm(projected)), local.flatten(2)
-
-    def _fused(
-        self, query: Tensor, key: Tensor, value: Tensor, local: Tensor, size: tuple[int, int], key_size: tuple[int, int]
-    ) -> Tensor:
-        """fuse([out(context); skip]) = act(BN(W₂·skip + W₁·out(context))), the context half folded into the
-        aggregation: ``local`` = W₂·skip (B, C_out, N) → (B, C_out, H, W)."""
-        w_context = self.fuse.conv.weight[:, : self.context_channels]
-        maps = [(self.out.weight, self.out.bias), (w_context, None)]
-        fused = self._aggregate(query, key, value, maps, size, key_size, onto=local)  # W₂·skip + W₁·ctx
-        return self.dropout(self.fuse.act(self.fuse.norm(fused.unflatten(2, size))))
-
-    def _context(
-        self, query: Tensor, key: Tensor, value: Tensor, size: tuple[int, int], key_size: tuple[int, int]
-    ) -> Tensor:
-        context = self._aggregate(query, key, value, [(self.out.weight, self.out.bias)], size, key_size)
-        return context.unflatten(2, size)  # (B, C_ctx, H, W)
-
-    def _reference_context(self, query_map: Tensor, key_map: Tensor, value_map: Tensor) -> Tensor:
-        """mmseg's _SelfAttentionBlock: full-resolution maps in, out-projected context (B, C_ctx, H, W) out."""
-        b, _, h, w = query_map.shape
-        query = query_map.reshape(b, self.key_channels, -1).permute(0, 2, 1)  # (B, N, d)
-        key = self.sampler.reference(key_map)  # (B, d, S)
-        value = self.sampler.reference(value_map).permute(0, 2, 1)  # (B, S, c_v)
-        sim = torch.softmax(torch.matmul(query, key) * self.scale, dim=-1)  # (B, N, S)
-        self._emit(sim, (h, w), tuple(key_map.shape[-2:]))
-        context = torch.matmul(sim, value).permute(0, 2, 1).reshape(b, -1, h, w)  # (B, c_v, H, W)
-        return self.out(context)  # (B, C_ctx, H, W)
+    def _paper_fusion(self, context: Tensor, skip: Tensor) -> Tensor:
+        """Y_P = fuse(cat(W_o(O_Pᵀ), X)), then dropout: (B, C_ctx, H, W), (B, C_skip, H, W) → (B, C_out, H, W)."""
+        return self.dropout(self.fuse(torch.cat([context, skip], dim=1)))
 
 
-class APNB(_AnchoredBlock):
+class APNB(AnchoredBlock):
     """Asymmetric Pyramid Non-local Block: self-attention of a map over its pyramid-pooled anchors.
 
     in: (B, in_channels, H, W) → out: (B, out_channels, H, W). Query and key share one projection
@@ -183,53 +114,36 @@ class APNB(_AnchoredBlock):
         zero_init_out: bool = True,
     ) -> None:
         out_channels = in_channels if out_channels is None else out_channels
-        super().__init__(
-            in_channels,
-            in_channels,
-            in_channels,
-            out_channels,
-            key_channels,
-            value_channels,
-            sampler,
-            dropout,
-            dropout_kind,
-            zero_init_out,
-            fuse_act=True,
-        )
+        super().__init__(sampler, key_channels, value_channels, out_channels, dropout, dropout_kind)
         self.in_channels = in_channels
-        self.query_key = ConvNormAct(in_channels, key_channels, 1, bias=key_bias)
-
-    def _inputs(self, x: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """query (B, d, N), key (B, d, S), value (B, c_v, S) and, if ``fused``, W₂·x (B, C_out, N)."""
-        check_feature_map(x, self.in_channels, "APNB")
-        # the shared query/key projection, computed once (identity 3)
-        shared, local = self._query_and_local(self.query_key, x) if fused else (self.query_key(x), None)
-        return shared.flatten(2), self.sampler(shared), self._anchor_values(x), local
-
-    def forward(self, x: Tensor) -> Tensor:
-        """The fused APNB output (B, out_channels, H, W), computed with the exact fast path."""
-        size = tuple(x.shape[-2:])
-        return self._fused(*self._inputs(x, fused=True), size, size)
-
-    def context(self, x: Tensor, reference: bool = False) -> Tensor:
-        """The non-local context W_o·Σ a v before fusion (B, in_channels, H, W) — the official benchmark block.
-
-        ``reference=True`` computes it the straightforward way (shared projection run twice, as mmseg does).
-        """
-        if reference:
-            check_feature_map(x, self.in_channels, "APNB")
-            return self._reference_context(self.query_key(x), self.query_key(x), self.value(x))
-        query, key, value, _ = self._inputs(x, fused=False)
-        size = tuple(x.shape[-2:])
-        return self._context(query, key, value, size, size)
+        self.value = nn.Conv2d(in_channels, value_channels, 1)  # W_γ
+        self.out = _out_projection(value_channels, in_channels, zero_init_out)  # W_o
+        self.fuse = ConvNormAct(2 * in_channels, out_channels, 1, act=True)  # on cat(W_o(O_Pᵀ), X)
+        self.query_key = ConvNormAct(in_channels, key_channels, 1, bias=key_bias)  # W_φ = W_θ
 
     def reference(self, x: Tensor) -> Tensor:
-        """The same block written the straightforward way (mmsegmentation's formulation), for tests and teaching."""
-        # mmseg saves one module as both key_project and query_project, and runs it twice
-        return self.dropout(self.fuse(torch.cat([self.context(x, reference=True), x], dim=1)))
+        """Y_P computed as the paper (and mmsegmentation) write it: x (B, C, H, W) → (B, out_channels, H, W)."""
+        return self._paper_fusion(self.context(x, reference=True), x)
+
+    def context(self, x: Tensor, reference: bool = False) -> Tensor:
+        """The non-local context W_o(O_Pᵀ) before fusion (B, in_channels, H, W) — the official benchmark block.
+
+        ``reference=True`` computes it as the paper does, running the shared projection twice as mmseg does.
+        """
+        check_feature_map(x, self.in_channels, "APNB")
+        if reference or not fast.sees_all(self, self.query_key):
+            return self._paper_context(self.query_key(x), self.query_key(x), self.value(x))  # φ, θ (= φ), γ
+        return fast.apnb(self, x, fused=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Y_P (B, out_channels, H, W), by the exact fast path when it sees every submodule, else ``reference``."""
+        if not fast.sees_all(self, self.query_key):
+            return self.reference(x)
+        check_feature_map(x, self.in_channels, "APNB")
+        return fast.apnb(self, x)
 
 
-class AFNB(_AnchoredBlock):
+class AFNB(AnchoredBlock):
     """Asymmetric Fusion Non-local Block: high-level queries attend over anchors pooled from a low-level map.
 
     low: (B, low_channels, h, w) (ResNet stage 4), high: (B, high_channels, H, W) (stage 5) →
@@ -251,22 +165,31 @@ class AFNB(_AnchoredBlock):
         zero_init_out: bool = True,
     ) -> None:
         out_channels = high_channels if out_channels is None else out_channels
-        super().__init__(
-            low_channels,
-            high_channels,
-            out_channels,
-            out_channels,
-            key_channels,
-            value_channels,
-            sampler,
-            dropout,
-            dropout_kind,
-            zero_init_out,
-            fuse_act=False,
-        )
+        super().__init__(sampler, key_channels, value_channels, out_channels, dropout, dropout_kind)
         self.low_channels, self.high_channels = low_channels, high_channels
-        self.query = ConvNormAct(high_channels, key_channels, 1, bias=key_bias)
-        self.key = ConvNormAct(low_channels, key_channels, 1, bias=key_bias)
+        self.value = nn.Conv2d(low_channels, value_channels, 1)  # W_γ on X_l
+        self.out = _out_projection(value_channels, out_channels, zero_init_out)  # W_o
+        self.fuse = ConvNormAct(out_channels + high_channels, out_channels, 1, act=False)  # on cat(W_o(O_Fᵀ), X_h)
+        self.query = ConvNormAct(high_channels, key_channels, 1, bias=key_bias)  # W_φ on X_h
+        self.key = ConvNormAct(low_channels, key_channels, 1, bias=key_bias)  # W_θ on X_l
+
+    def reference(self, low: Tensor, high: Tensor) -> Tensor:
+        """Y_F computed as the paper (and mmsegmentation) write it."""
+        return self._paper_fusion(self.context(low, high, reference=True), high)
+
+    def context(self, low: Tensor, high: Tensor, reference: bool = False) -> Tensor:
+        """The context W_o(O_Fᵀ) before fusion: (B, out_channels, H, W); ``reference`` as in ``APNB.context``."""
+        self._check(low, high)
+        if reference or not fast.sees_all(self, self.query):
+            return self._paper_context(self.query(high), self.key(low), self.value(low))  # φ_h, θ_l, γ_l
+        return fast.afnb(self, low, high, fused=False)
+
+    def forward(self, low: Tensor, high: Tensor) -> Tensor:
+        """Y_F (B, out_channels, H, W), by the exact fast path when it sees every submodule, else ``reference``."""
+        if not fast.sees_all(self, self.query):
+            return self.reference(low, high)
+        self._check(low, high)
+        return fast.afnb(self, low, high)
 
     def _check(self, low: Tensor, high: Tensor) -> None:
         check_feature_map(low, self.low_channels, "AFNB", "low-level input")
@@ -277,25 +200,11 @@ class AFNB(_AnchoredBlock):
                 f"got low {tuple(low.shape)} and high {tuple(high.shape)}"
             )
 
-    def _inputs(self, low: Tensor, high: Tensor, fused: bool) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """query (B, d, N), key (B, d, S), value (B, c_v, S) and, if ``fused``, W₂·high (B, C_out, N)."""
-        self._check(low, high)
-        query, local = self._query_and_local(self.query, high) if fused else (self.query(high), None)
-        key = self.sampler(self.key(low))  # (B, d, S)
-        return query.flatten(2), key, self._anchor_values(low), local
 
-    def forward(self, low: Tensor, high: Tensor) -> Tensor:
-        """The fused AFNB output (B, out_channels, H, W), computed with the exact fast path."""
-        return self._fused(*self._inputs(low, high, fused=True), tuple(high.shape[-2:]), tuple(low.shape[-2:]))
-
-    def context(self, low: Tensor, high: Tensor, reference: bool = False) -> Tensor:
-        """The context W_o·Σ a v before fusion: (B, out_channels, H, W); ``reference`` as in ``APNB.context``."""
-        if reference:
-            self._check(low, high)
-            return self._reference_context(self.query(high), self.key(low), self.value(low))
-        query, key, value, _ = self._inputs(low, high, fused=False)
-        return self._context(query, key, value, tuple(high.shape[-2:]), tuple(low.shape[-2:]))
-
-    def reference(self, low: Tensor, high: Tensor) -> Tensor:
-        """The straightforward formulation (mmsegmentation's), for tests and teaching."""
-        return self.dropout(self.fuse(torch.cat([self.context(low, high, reference=True), high], dim=1)))
+def _out_projection(value_channels: int, context_channels: int, zero_init: bool) -> nn.Conv2d:
+    """W_o, a 1×1 conv; zero-initialised, the block starts as "no context": fuse([0; x])."""
+    out = nn.Conv2d(value_channels, context_channels, 1)
+    if zero_init:
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
+    return out

@@ -11,7 +11,7 @@ so S = Σ n² = 110. A sampler is that choice, made an object:
 Every sampler maps (B, C, H, W) → (B, C, S) and answers ``geometry(h, w)``: for each anchor its pyramid
 level and the pixel rectangle it pools. For linear samplers (identity, average pooling) ``matrix(h, w)`` is the
 S×N operator P with anchors = x·Pᵀ; its rows sum to 1, which is what lets a 1×1 conv (with bias) commute with
-sampling — the first identity of annkit's exact fast path.
+sampling — identity 1 of annkit's exact fast path (``annkit/nn/asymmetric_fast.py``).
 """
 
 from __future__ import annotations
@@ -66,6 +66,13 @@ class Sampler(nn.Module):
     def geometry(self, h: int, w: int) -> AnchorGeometry:
         """The level and pooled pixel rectangle of every anchor on an (h, w) map."""
         raise NotImplementedError
+
+    def _set_pooling(self, mode: str) -> None:
+        """A pooling sampler's mode: ``"avg"`` is linear (anchors are averages), ``"max"`` is not."""
+        if mode not in ("avg", "max"):
+            raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
+        self.mode = mode
+        self.linear = mode == "avg"
 
     def reference(self, x: Tensor) -> Tensor:
         """The anchors computed the textbook way (as mmseg does); equal to ``forward`` up to rounding."""
@@ -130,11 +137,8 @@ class PyramidSampler(Sampler):
         sizes = tuple(pool_sizes)
         if not sizes or not all(isinstance(n, int) and n > 0 for n in sizes):
             raise ValueError(f"pool_sizes must be a non-empty sequence of positive ints, got {pool_sizes!r}")
-        if mode not in ("avg", "max"):
-            raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
         self.pool_sizes = sizes
-        self.mode = mode
-        self.linear = mode == "avg"
+        self._set_pooling(mode)
 
     def extra_repr(self) -> str:
         return f"pool_sizes={self.pool_sizes}, mode={self.mode!r}, S={anchor_count(self.pool_sizes)}"
@@ -230,10 +234,8 @@ class GridSampler(Sampler):
         super().__init__()
         if not isinstance(kernel, int) or kernel < 1:
             raise ValueError(f"kernel must be a positive int, got {kernel!r}")
-        if mode not in ("avg", "max"):
-            raise ValueError(f"mode must be 'avg' or 'max', got {mode!r}")
-        self.kernel, self.mode = kernel, mode
-        self.linear = mode == "avg"
+        self.kernel = kernel
+        self._set_pooling(mode)
 
     def extra_repr(self) -> str:
         return f"kernel={self.kernel}, mode={self.mode!r}"
