@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from annkit.config import ModelConfig
+from annkit.config import ConfigError, ModelConfig, TrainConfig
 from annkit.data import (
     DATASETS,
     eval_transforms,
@@ -26,7 +26,6 @@ from annkit.data import (
     train_transforms,
     voc2012,
 )
-from annkit.engine.config import ConfigError, TrainConfig
 
 
 def build_dataset(config: TrainConfig, split: str, train: bool, model: ModelConfig):

@@ -13,8 +13,7 @@ import time
 import torch
 
 from annkit import models
-from annkit.config import ModelConfig
-from annkit.engine.config import TrainConfig
+from annkit.config import ModelConfig, TrainConfig
 from annkit.engine.loss import SegmentationLoss
 from annkit.engine.schedule import build_optimizer
 
