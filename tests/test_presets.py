@@ -111,9 +111,7 @@ def test_every_head_takes_the_backbone_widths_the_class_count_and_its_options():
             assert module(features).shape == (1, 3, 6, 6), name
     fcn = HEADS["fcn"](widths, 3, in_index=-2, channels=4)
     assert fcn.convs[0].conv.in_channels == 24  # stage 4
-    with pytest.raises(
-        ConfigError, match=r"'model.aux_head.chanels' \(fcn head\): did you mean model.aux_head.channels"
-    ):
+    with pytest.raises(ConfigError, match=r"'model.aux_head.chanels': did you mean model.aux_head.channels"):
         models.check_heads(resolve("voc_ann_r50", {"model.aux_head.chanels": 8})[0])
     psp = models.build("tiny_fcn", head={"name": "psp", "channels": 8}, align_corners=True).head
     assert psp.align_corners  # a head that resamples follows the model's align_corners

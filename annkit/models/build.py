@@ -9,13 +9,13 @@ with one signature: ``Head(backbone.out_channels, num_classes, **options)``.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
 from torch import nn
 
 from annkit.config import HeadConfig, ModelConfig, merge
+from annkit.config.values import unknown_keys
 from annkit.errors import ConfigError
 from annkit.models.backbones import resnet
 from annkit.models.heads import HEADS
@@ -66,18 +66,12 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
 
 def head_options(head: HeadConfig, where: str) -> set[str]:
     """The keyword options head ``head.name`` takes; a ConfigError names an unknown head, or an option it does not
-    take together with the closest ones (``model.head.pool_mod``: did you mean ``model.head.pool_mode``?)."""
+    take and the closest ones (``unknown config key 'model.head.pool_mod': did you mean model.head.pool_mode?``)."""
     if head.name not in HEADS:
         raise ConfigError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
     parameters = inspect.signature(HEADS[head.name]).parameters.values()
     options = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    problems = []
-    for key in sorted(set(head.options) - options):
-        close = difflib.get_close_matches(key, sorted(options), n=3, cutoff=0.5)
-        hint = ", ".join(f"{where}.{k}" for k in close) if close else f"one of {sorted(options)}"
-        problems.append(f"unknown config key '{where}.{key}' ({head.name} head): did you mean {hint}?")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    unknown_keys(head.options, options, where)
     return options
 
 
