@@ -120,7 +120,7 @@ def _add_bench(subparsers: argparse._SubParsersAction) -> None:
         description="Time a whole Segmentor (inference or a training step), count its FLOPs "
         "(torch.utils.flop_counter, 2 per multiply-add) and compare its FLOP/s with a GEMM timed in the same run.",
     )
-    model.add_argument("--preset", default="mmseg_ann_r50_d8_voc12aug", help="model preset (annkit/configs)")
+    model.add_argument("--preset", default="mmseg_ann_r50_d8_voc12aug", help="model preset (annkit presets list)")
     model.add_argument("--size", type=_size, default="512x512", metavar="HxW", help="input image size")
     model.add_argument("--batch", type=int, default=1)
     model.add_argument("--mode", choices=["inference", "train"], default="inference")
@@ -264,7 +264,8 @@ def _run_convert_paddleseg(args: argparse.Namespace) -> int:
 
 def _run_convert_mmseg(args: argparse.Namespace) -> int:
     from annkit.errors import UserError
-    from annkit.models.pretrained import CheckpointError, convert_mmseg_checkpoint
+    from annkit.models.pretrained import convert_mmseg_checkpoint
+    from annkit.torchfile import CheckpointError
 
     try:
         model = convert_mmseg_checkpoint(
@@ -644,7 +645,7 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         dest="preset",
         default=None,
-        help="preset name (annkit/configs), e.g. tiny_ann, voc_ann_r50, or your own YAML file laid out "
+        help="preset name (annkit presets list), e.g. tiny_ann, voc_ann_r50, or your own YAML file laid out "
         "like them (required unless --resume)",
     )
     train.add_argument(
@@ -732,6 +733,34 @@ def _add_engine(subparsers: argparse._SubParsersAction) -> None:
     add_runtime_flags(quickstart)
 
 
+def _add_presets(subparsers: argparse._SubParsersAction) -> None:
+    actions = _group(subparsers, "presets", "ACTION", help="the named recipes (model + train sections)")
+    _command(actions, "list", _presets_list, help="every preset's name and what it is")
+    show = _command(
+        actions,
+        "show",
+        _presets_show,
+        help="a preset as YAML: `annkit presets show tiny_ann > my.yaml`, edit, `annkit train --config my.yaml`",
+    )
+    show.add_argument("name", help="a preset name (annkit presets list)")
+
+
+def _presets_list(args: argparse.Namespace) -> int:
+    from annkit.presets import PRESETS, preset_names
+
+    for name in preset_names():
+        print(f"{name:34} {(PRESETS[name].__doc__ or '').splitlines()[0]}")
+    return 0
+
+
+def _presets_show(args: argparse.Namespace) -> int:
+    from annkit.presets import load_preset, preset_yaml
+
+    load_preset(args.name)  # an unknown name: the one-line error with the closest names
+    print(preset_yaml(args.name), end="")
+    return 0
+
+
 _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_bench,
     _add_viz,
@@ -740,6 +769,7 @@ _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_engine,
     _add_models,
     _add_export,
+    _add_presets,
 ]
 
 

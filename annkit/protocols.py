@@ -4,9 +4,9 @@ A segmentation score depends on more than the weights: the test-time resize (mms
 keep-ratio bound, e.g. (2048, 512), before inference), whole-image vs sliding-window inference, the window and
 stride, how logits are resampled (``align_corners``) and the scales/flips averaged. Each ``EvalProtocol`` writes one
 implementation's setting for one dataset down, citing its config; ``ModelConfig.protocol`` carries it inside every
-model file annkit writes, and ``annkit eval`` applies it, so ``annkit eval --pretrained NAME --data ROOT`` needs no
-other flag. Scores are always computed at the image's original resolution (logits resized back), as mmseg and
-PaddleSeg do.
+model file annkit writes (as a mapping: ``annkit.config.values``), and ``annkit eval`` applies it, so ``annkit eval
+--pretrained NAME --data ROOT`` needs no other flag. Scores are always computed at the image's original resolution
+(logits resized back), as mmseg and PaddleSeg do.
 
 Keep-ratio ``resize`` follows mmcv's ``rescale_size`` (``annkit.data.geometric``): with bound (a, b), the long edge
 ≤ max(a, b) and the short edge ≤ min(a, b). Multi-scale ratios r multiply the bound (mmseg's ``img_ratios``:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 MODES = ("whole", "slide")
 MMSEG_MS_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)  # mmseg's img_ratios for its "ms+flip" columns
@@ -57,21 +56,6 @@ class EvalProtocol:
         if not self.ms_scales:
             raise ValueError(f"protocol {self.name!r} has no published multi-scale setting")
         return dataclasses.replace(self, scales=self.ms_scales, flip=self.ms_flip)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (lists, not tuples) for YAML and checkpoints; inverse of ``from_dict``."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalProtocol:
-        """Parse ``to_dict``'s output; unknown keys raise a ValueError naming them."""
-        if not isinstance(data, dict):
-            raise ValueError(f"model.protocol must be a mapping or null, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"model.protocol has unknown keys {unknown}; expected some of {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 _RESAMPLING = (

@@ -14,9 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from annkit.models import build
 from annkit.models.convert_mmseg import convert_state_dict, infer_config
-from annkit.models.presets import build
-from annkit.models.pretrained import convert_mmseg_checkpoint, load, load_state_dict_strict, save
+from annkit.models.modelfile import load, load_state_dict_strict, save
+from annkit.models.pretrained import convert_mmseg_checkpoint
 
 BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3)}
 POOLS = (1, 3, 6, 8)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from test_convert_mmseg import _backbone, _cba, _conv, _conv_module, mmseg_layout
 
+from annkit.models import build
 from annkit.models.convert_mmseg import convert_state_dict, infer_config
-from annkit.models.presets import build
 
 DILATIONS = (1, 12, 24, 36)
 PSP_SCALES = (1, 2, 3, 6)

@@ -12,9 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from annkit.models import convert_official
-from annkit.models.presets import model_config
-from annkit.models.pretrained import convert_official_checkpoint, load
+from annkit.models import convert_official, load, model_config
+from annkit.models.pretrained import convert_official_checkpoint
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 POOLS = (1, 3, 6, 8)
@@ -166,7 +165,7 @@ def test_official_checkpoint_matches_official_forward(tmp_path):
 
 def test_official_registry_model_builds_with_r101_and_keys_fit():
     config = model_config("official_ann_r101_cityscapes")
-    from annkit.models.presets import build
+    from annkit.models import build
 
     model = build(config, backbone_weights=False)
     converted = convert_official.convert_state_dict(

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from annkit.cli import main as cli_main
-from annkit.config import preset_names
-from annkit.models import convert_paddleseg, load, model_config, resnet
+from annkit.models import CHECKPOINTS, convert_paddleseg, load, model_config, resnet
 from annkit.models.pdparams import NAME_TABLE_KEY, UnsafePickleError, read_pdparams
-from annkit.models.pretrained import CHECKPOINTS, convert_paddleseg_checkpoint, from_pretrained
+from annkit.models.pretrained import convert_paddleseg_checkpoint, from_pretrained
+from annkit.presets import preset_names
 
 PADDLE_PYTHON = Path(os.environ.get("ANNKIT_PADDLE_PYTHON", "/work/venvs/paddle/bin/python"))
 PEER = Path(__file__).parent / "peers" / "paddleseg_forward.py"

@@ -162,7 +162,7 @@ def test_check_missing_required_split(tmp_path: Path) -> None:
 def test_engine_trains_on_cityscapes_with_mmseg_augmentation(tmp_path: Path) -> None:
     import torch
 
-    from annkit.engine.config import TrainConfig
+    from annkit.config import TrainConfig
     from annkit.engine.data import build_dataset
 
     cityscapes_tree(tmp_path)

@@ -103,7 +103,7 @@ def test_head_options_can_be_overridden_by_name():
     head = models.build(model).head
     assert head.fusion is None and head.context.sampler.mode == "max"
     with pytest.raises(ConfigError, match=r"'model.head.pool_mod'.*did you mean model.head.pool_mode"):
-        resolve("tiny_ann", {"model.head.pool_mod": "max"})
+        models.check_heads(resolve("tiny_ann", {"model.head.pool_mod": "max"})[0])
 
 
 def test_cli_reports_unknown_keys_with_exit_code_2(capsys):
@@ -216,7 +216,7 @@ _KILL_MID_WRITE = """
 import io, json, os, signal, sys
 from pathlib import Path
 from annkit.engine import rundir
-from annkit.models import pretrained
+from annkit import torchfile
 
 kind, at = os.environ["KILL_AT"].split(":")
 at = int(at)
@@ -238,7 +238,7 @@ if kind == "metrics":
 
     rundir.MetricLog.write = write
 else:
-    original_atomic_write, saves = pretrained.atomic_write, []
+    original_atomic_write, saves = torchfile.atomic_write, []
 
     def atomic_write(path, write):
         saves.append(Path(path).name)
@@ -248,7 +248,7 @@ else:
             die_writing(Path(str(path) + ".tmp"), buffer.getvalue())
         original_atomic_write(path, write)
 
-    pretrained.atomic_write = atomic_write
+    torchfile.atomic_write = atomic_write
 from annkit.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -342,7 +342,7 @@ class NumpyNoise(torch.utils.data.Dataset):
 
 
 def test_stream_loader_seeds_numpy_per_worker_and_repeats():
-    from annkit.engine.config import TrainConfig
+    from annkit.config import TrainConfig
     from annkit.engine.data import stream_loader
 
     def noise() -> list[float]:

@@ -24,7 +24,7 @@ from annkit.cli import main as cli
 from annkit.data import DownloadError, load_mask, read_image
 from annkit.data.download import ARCHIVES, COMPLETE, Archive, download
 from annkit.errors import DiskFullError
-from annkit.models.pretrained import atomic_save
+from annkit.torchfile import atomic_save
 
 
 @pytest.fixture(scope="module")

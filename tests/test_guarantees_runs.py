@@ -17,11 +17,11 @@ from test_engine import SMALL, as_args, quick_overrides
 
 from annkit import models
 from annkit.cli import main as cli
-from annkit.config import CONFIG_DIR
 from annkit.data import write_synthetic
 from annkit.engine import ConfigError, TrainingError, parse_overrides, resolve, train
 from annkit.engine.distributed import resolve_device
 from annkit.engine.rundir import read_metrics
+from annkit.presets import preset_yaml
 
 TRAIN = [sys.executable, "-m", "annkit", "train", "--threads", "1", "--no-progress"]
 
@@ -166,7 +166,7 @@ def test_yaml_1_1_exponents_are_numbers_and_your_own_yaml_file_works(data_root, 
     _, config = resolve("tiny_ann", parse_overrides(["optimizer.lr=1e-3", "schedule.min_lr=5e-05"]))
     assert (config.optimizer.lr, config.schedule.min_lr) == (1e-3, 5e-05)  # YAML 1.1 reads both as strings
     mine = tmp_path / "my.yaml"
-    preset = (CONFIG_DIR / "tiny_fcn.yaml").read_text()
+    preset = preset_yaml("tiny_fcn")
     mine.write_text(preset + "train:\n  optimizer: {name: adamw, lr: 3e-3}\n  iterations: 7\n")
     model_config, config = resolve(mine)
     assert (model_config.name, config.optimizer.lr, config.iterations) == ("tiny_fcn", 0.003, 7)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from annkit.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig, load_preset
+from annkit.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 from annkit.data import IMAGENET_MEAN as DATA_MEAN
-from annkit.models import build, load, save
-from annkit.models.presets import model_config
+from annkit.models import build, load, model_config, save
+from annkit.presets import load_preset
 
 
 def test_one_imagenet_constant():
@@ -68,7 +68,7 @@ def test_dataset_presets_name_their_classes():
 
 
 def test_new_class_count_drops_the_presets_labels():
-    from annkit.engine.config import resolve
+    from annkit.presets import resolve
 
     assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=5).classes is None
     assert model_config("mmseg_ann_r50_d8_voc12aug", num_classes=21).classes[0] == "background"
@@ -82,8 +82,8 @@ def test_training_and_evaluation_data_follow_a_bgr_contract(tmp_path):
     import numpy as np
     from PIL import Image
 
+    from annkit.config import TrainConfig
     from annkit.data import read_image
-    from annkit.engine.config import TrainConfig
     from annkit.engine.data import build_dataset
 
     root = tmp_path / "synthetic"

@@ -12,9 +12,12 @@ from test_convert_mmseg import mmseg_forward, mmseg_layout
 
 from annkit import models
 from annkit.cli import main as cli_main
-from annkit.config import preset_names
-from annkit.models import pretrained
-from annkit.models.pretrained import CHECKPOINTS, Checkpoint, download, from_pretrained, load, load_file, sha256_of
+from annkit.models import modelfile, pretrained
+from annkit.models.modelfile import load
+from annkit.models.pretrained import download, from_pretrained, sha256_of
+from annkit.models.zoo import CHECKPOINTS, Checkpoint
+from annkit.presets import preset_names
+from annkit.torchfile import load_file
 
 SMALL = dict(channels=64, project=32, aux_channels=32)
 
@@ -116,13 +119,13 @@ def test_truncated_and_unsafe_files_are_refused(tmp_path):
 def test_load_says_why_for_a_folder_an_empty_file_and_a_file_without_config(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    pretrained.save(models.build("tiny_fcn", num_classes=3), run / "best.pt")
+    models.save(models.build("tiny_fcn", num_classes=3), run / "best.pt")
     with pytest.raises(ValueError, match=r"run is a folder; expected a checkpoint file; this folder holds .*best\.pt"):
         load(run)
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty\.pt is empty \(0 bytes"):
         load(tmp_path / "empty.pt")
-    torch.save({"format": pretrained.FORMAT, "state_dict": {}}, tmp_path / "no_config.pt")
+    torch.save({"format": modelfile.FORMAT, "state_dict": {}}, tmp_path / "no_config.pt")
     with pytest.raises(ValueError, match=r"no_config\.pt has no config; expected an annkit model file"):
         load(tmp_path / "no_config.pt")
     for path in (run, tmp_path / "empty.pt", tmp_path / "no_config.pt"):  # the CLI: one line, exit code 2

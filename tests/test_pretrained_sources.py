@@ -13,8 +13,8 @@ import torch
 from test_convert_mmseg_baselines import baseline_layout, mmseg_baseline_forward
 
 from annkit.cli import main as cli_main
-from annkit.models import gdrive, list_pretrained, pretrained
-from annkit.models.pretrained import CHECKPOINTS, from_pretrained, load, sha256_of
+from annkit.models import CHECKPOINTS, gdrive, list_pretrained, load, pretrained
+from annkit.models.pretrained import from_pretrained, sha256_of
 from annkit.models.zoo import markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"

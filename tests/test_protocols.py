@@ -12,9 +12,9 @@ from test_data_datasets import cityscapes_tree
 from torch import nn
 
 from annkit.cli import main
-from annkit.config import ModelConfig
+from annkit.config import EvalConfig, ModelConfig
+from annkit.config.values import parse, plain
 from annkit.data import DATASETS
-from annkit.engine.config import EvalConfig
 from annkit.engine.evaluate import inference_size, predict_probabilities
 from annkit.engine.metrics import ConfusionMatrix
 from annkit.models import CHECKPOINTS, build, load, save
@@ -40,14 +40,16 @@ class Recorder(nn.Module):
 
 def test_every_protocol_round_trips_and_every_checkpoint_names_one() -> None:
     for item in PROTOCOLS.values():
-        assert EvalProtocol.from_dict(item.to_dict()) == item
+        assert parse(EvalProtocol, plain(item), "model.protocol") == item
         assert item.dataset in DATASETS or item.dataset == "voc"
     # every mmseg row names its test pipeline; the official rows' protocol is not derived yet (README says so)
     missing = sorted(name for name, entry in CHECKPOINTS.items() if entry.protocol not in PROTOCOLS)
     assert missing == sorted(name for name, entry in CHECKPOINTS.items() if entry.source == "official"), missing
     assert CHECKPOINTS["ann_r101-d8_769x769_40k_cityscapes"].protocol == "mmseg_cityscapes_769x769"
-    with pytest.raises(ValueError, match="unknown keys \\['scale'\\]"):
-        EvalProtocol.from_dict({"name": "x", "dataset": "voc", "scale": [1, 2]})
+    with pytest.raises(
+        ValueError, match="unknown config key 'model.protocol.scale': did you mean model.protocol.scales"
+    ):
+        parse(EvalProtocol, {"name": "x", "dataset": "voc", "scale": [1, 2]}, "model.protocol")
     with pytest.raises(ValueError, match="slide mode needs crop and stride"):
         EvalProtocol("x", "voc", mode="slide")
     with pytest.raises(ValueError, match="no published multi-scale"):
@@ -55,11 +57,11 @@ def test_every_protocol_round_trips_and_every_checkpoint_names_one() -> None:
 
 
 def test_protocol_is_saved_in_the_model_file_and_read_back(tmp_path: Path) -> None:
-    model = build("tiny_ann", num_classes=19, protocol=PROTOCOLS["mmseg_cityscapes_769x769"].to_dict())
+    model = build("tiny_ann", num_classes=19, protocol=plain(PROTOCOLS["mmseg_cityscapes_769x769"]))
     save(model, tmp_path / "m.pt")
     assert load(tmp_path / "m.pt").config.protocol == PROTOCOLS["mmseg_cityscapes_769x769"]
-    plain = build("tiny_ann")
-    assert plain.config.protocol is None and ModelConfig.from_dict(plain.config.to_dict()).protocol is None
+    untagged = build("tiny_ann")
+    assert untagged.config.protocol is None and ModelConfig.from_dict(untagged.config.to_dict()).protocol is None
 
 
 def test_mmseg_voc_resizes_portrait_to_fit_2048x512_and_scores_at_original_size() -> None:
@@ -146,7 +148,7 @@ def test_planted_confusion_matrix_gives_hand_computed_ious(dataset: str, stored:
 def test_eval_needs_only_data_for_a_model_with_a_protocol(tmp_path: Path, capsys) -> None:
     cityscapes_tree(tmp_path / "data")
     tiny = EvalProtocol("tiny_cityscapes", "cityscapes", resize=(32, 16), source="test")
-    model = build("tiny_ann", num_classes=19, protocol=tiny.to_dict())
+    model = build("tiny_ann", num_classes=19, protocol=plain(tiny))
     save(model, tmp_path / "m.pt")
     assert (
         main(

@@ -20,10 +20,10 @@ import torch
 
 from annkit.bench.common import FLOP_CONVENTION, clock, environment, profile_call
 from annkit.config import RuntimeConfig
-from annkit.engine.config import resolve
 from annkit.engine.step import TrainStep
 from annkit.models import build
 from annkit.models.runtime import autocast, prepare
+from annkit.presets import resolve
 
 
 def run(

@@ -16,10 +16,10 @@ import torch
 
 from annkit import models
 from annkit.bench.common import clock
-from annkit.config import ModelConfig
-from annkit.engine.config import TrainConfig, parse_overrides, resolve
+from annkit.config import ModelConfig, TrainConfig, parse_overrides
 from annkit.engine.distributed import resolve_device
 from annkit.engine.step import TrainStep, amp_dtype
+from annkit.presets import resolve
 
 
 def measure(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from annkit.models.pretrained import CheckpointError, load_file
+from annkit.torchfile import CheckpointError, load_file
 
 FORMAT = "annkit.train/1"
 

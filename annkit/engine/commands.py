@@ -16,11 +16,11 @@ import torch
 
 from annkit import models
 from annkit.atomic import write_text
-from annkit.config import load_preset
+from annkit.config import ConfigError, EvalConfig, TrainConfig, merge, parse_overrides
 from annkit.engine.checkpoint import load_checkpoint
-from annkit.engine.config import ConfigError, EvalConfig, TrainConfig, merge, parse_overrides, resolve
 from annkit.engine.distributed import resolve_device
 from annkit.errors import FileAccessError
+from annkit.presets import load_preset, resolve
 
 
 def _model(args: argparse.Namespace) -> models.Segmentor:
@@ -88,6 +88,7 @@ def train(args: argparse.Namespace) -> int:
         if args.preset is None:
             raise ConfigError("--preset (a preset name or a YAML file) is required to start a run")
         model_config, config = resolve(args.preset, overrides)
+        models.check_heads(model_config)  # a misspelt head option fails now, before data loads
         _check_num_classes(model_config, config, overrides)
         out = Path(args.out or Path("runs") / Path(args.preset).stem)
         summary = run(

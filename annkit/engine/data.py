@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from annkit.config import ModelConfig
+from annkit.config import ConfigError, ModelConfig, TrainConfig
 from annkit.data import (
     DATASETS,
     eval_transforms,
@@ -27,7 +27,6 @@ from annkit.data import (
     train_transforms,
     voc2012,
 )
-from annkit.engine.config import ConfigError, TrainConfig
 
 
 def build_dataset(config: TrainConfig, split: str, train: bool, model: ModelConfig):

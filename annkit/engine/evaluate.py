@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annkit.config import EvalConfig
 from annkit.data.geometric import rescale_size
-from annkit.engine.config import EvalConfig
 from annkit.engine.metrics import ConfusionMatrix
 from annkit.errors import UserError
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from annkit.engine.config import LossConfig
+from annkit.config import LossConfig
 
 
 class OhemCrossEntropy(nn.Module):

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from annkit.config import EvalConfig
 from annkit.data import overlay, read_image, save_mask
-from annkit.engine.config import EvalConfig
 from annkit.engine.evaluate import check_finite, predict_probabilities
 from annkit.errors import ConfigError, os_error
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from annkit import models
+from annkit.config import EvalConfig, TrainConfig, merge
 from annkit.data import write_synthetic
-from annkit.engine.config import EvalConfig, TrainConfig, merge
 from annkit.engine.data import build_dataset
 from annkit.engine.evaluate import evaluate
 from annkit.engine.launch import train_runs

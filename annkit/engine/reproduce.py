@@ -8,7 +8,7 @@ set, a model whose ``align_corners`` disagrees) beside the protocol's own remain
 
 from __future__ import annotations
 
-from annkit.engine.config import EvalConfig, TrainConfig
+from annkit.config import EvalConfig, TrainConfig
 from annkit.protocols import EvalProtocol
 
 _COMPARED = ("resize", "keep_ratio", "pad", "mode", "crop", "stride", "align_corners", "scales", "flip")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from annkit.engine.config import TrainConfig
+from annkit.config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from annkit.config import ModelConfig
-from annkit.engine.config import TrainConfig
+from annkit.config import ModelConfig, TrainConfig
 from annkit.engine.loss import SegmentationLoss
 from annkit.engine.schedule import build_optimizer
 

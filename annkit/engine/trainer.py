@@ -24,16 +24,15 @@ from tqdm import tqdm
 
 from annkit import models
 from annkit.atomic import write_text
-from annkit.config import ModelConfig
+from annkit.config import ModelConfig, TrainConfig
 from annkit.engine import distributed
 from annkit.engine.checkpoint import FORMAT, load_checkpoint, rng_state, seed_everything, set_rng_state
-from annkit.engine.config import TrainConfig
 from annkit.engine.data import build_dataset, stream_loader
 from annkit.engine.evaluate import evaluate, non_finite
 from annkit.engine.rundir import MetricLog, RunLock, TrainingError, claim, read_metrics
 from annkit.engine.schedule import build_scheduler
 from annkit.engine.step import TrainStep, amp_dtype
-from annkit.models.pretrained import atomic_save
+from annkit.torchfile import atomic_save
 
 __all__ = ["MetricLog", "TrainingError", "check_writable", "read_metrics", "set_training_mode", "train"]
 

@@ -1,7 +1,9 @@
 """Segmentation heads: ANN (the paper's, Fig. 1) and the three baselines its comparisons need.
 
-All heads take the backbone's feature tuple (stage 4 = ``features[-2]``, stage 5 = ``features[-1]``) and return
-class logits at feature resolution, (B, num_classes, H/8, W/8).
+Every head is built the same way, ``Head(in_channels, num_classes, **options)``, where ``in_channels`` is the
+backbone's ``out_channels`` tuple (one width per stage) and ``options`` are the head's keyword options (a preset's
+``model.head`` keys); it takes the backbone's feature tuple (stage 4 = ``features[-2]``, stage 5 = ``features[-1]``)
+and returns class logits at feature resolution, (B, num_classes, H/8, W/8). ``HEADS`` names them for configs.
 
 - ``ANNHead``: AFNB(stage 4, stage 5) → 3×3 conv+BN+ReLU (2048→512) → APNB → dropout → 1×1 classifier.
 - ``FCNHead``: 3×3 conv+BN+ReLU stack → classifier. On stage 4 it is the auxiliary head (loss weight 0.4); on
@@ -38,7 +40,7 @@ def _classifier(channels: int, num_classes: int) -> nn.Conv2d:
 class ANNHead(nn.Module):
     """The ANN head: AFNB fuses stage 4 into stage 5, a 3×3 conv narrows to ``channels``, APNB adds context.
 
-    low (B, low_channels, H, W), high (B, high_channels, H, W) → logits (B, num_classes, H, W).
+    low = stage 4 (B, C4, H, W), high = stage 5 (B, C5, H, W) → logits (B, num_classes, H, W).
     ``block_dropout`` is the dropout inside AFNB and APNB (official: 0.05); ``dropout`` is the head's
     dropout after AFNB and before the classifier (mmsegmentation: 0.1); ``dropout_kind`` makes all of them
     Dropout2d (``"channel"``) or element-wise (``"element"``, PaddleSeg). ``key_bias`` gives the query/key
@@ -50,8 +52,7 @@ class ANNHead(nn.Module):
 
     def __init__(
         self,
-        low_channels: int,
-        high_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         *,
         channels: int = 512,
@@ -68,6 +69,7 @@ class ANNHead(nn.Module):
         apnb: bool = True,
     ) -> None:
         super().__init__()
+        low_channels, high_channels = in_channels[-2], in_channels[-1]  # stage 4, stage 5
         blocks = dict(
             key_channels=key_channels,
             value_channels=value_channels,
@@ -105,7 +107,7 @@ class FCNHead(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         *,
         channels: int = 256,
@@ -119,10 +121,11 @@ class FCNHead(nn.Module):
         if num_convs < 1:
             raise ValueError(f"FCNHead needs num_convs >= 1, got {num_convs}")
         self.in_index = in_index
+        width = in_channels[in_index]
         self.convs = nn.Sequential(
-            *[ConvNormAct(in_channels if i == 0 else channels, channels, 3, padding=1) for i in range(num_convs)]
+            *[ConvNormAct(width if i == 0 else channels, channels, 3, padding=1) for i in range(num_convs)]
         )
-        self.conv_cat = ConvNormAct(in_channels + channels, channels, 3, padding=1) if concat_input else None
+        self.conv_cat = ConvNormAct(width + channels, channels, 3, padding=1) if concat_input else None
         self.dropout = make_dropout(dropout, dropout_kind)
         self.classifier = _classifier(channels, num_classes)
 
@@ -145,7 +148,7 @@ class NonLocalHead(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         *,
         channels: int = 512,
@@ -155,10 +158,11 @@ class NonLocalHead(nn.Module):
         concat_input: bool = False,
     ) -> None:
         super().__init__()
-        self.bottleneck = ConvNormAct(in_channels, channels, 3, padding=1)
+        width = in_channels[-1]  # stage 5
+        self.bottleneck = ConvNormAct(width, channels, 3, padding=1)
         self.context = NonLocal2d(channels, key_channels, norm=True)
         self.post = ConvNormAct(channels, channels, 3, padding=1) if post_conv else None
-        self.conv_cat = ConvNormAct(in_channels + channels, channels, 3, padding=1) if concat_input else None
+        self.conv_cat = ConvNormAct(width + channels, channels, 3, padding=1) if concat_input else None
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
 
@@ -181,7 +185,7 @@ class ASPPHead(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         *,
         channels: int = 512,
@@ -189,10 +193,9 @@ class ASPPHead(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        self.image_pool = ConvNormAct(in_channels, channels, 1)
-        self.branches = nn.ModuleList(
-            [ConvNormAct(in_channels, channels, 1 if d == 1 else 3, dilation=d) for d in dilations]
-        )
+        width = in_channels[-1]  # stage 5
+        self.image_pool = ConvNormAct(width, channels, 1)
+        self.branches = nn.ModuleList([ConvNormAct(width, channels, 1 if d == 1 else 3, dilation=d) for d in dilations])
         self.bottleneck = ConvNormAct((len(dilations) + 1) * channels, channels, 3, padding=1)
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
@@ -214,7 +217,7 @@ class PSPHead(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: Sequence[int],
         num_classes: int,
         *,
         channels: int = 512,
@@ -223,11 +226,12 @@ class PSPHead(nn.Module):
         align_corners: bool = False,
     ) -> None:
         super().__init__()
+        width = in_channels[-1]  # stage 5
         self.pool_sizes = tuple(pool_sizes)
         self.sampler = PyramidSampler(self.pool_sizes)  # adaptive average pooling, all sizes in one separable pass
         self.align_corners = align_corners
-        self.branches = nn.ModuleList([ConvNormAct(in_channels, channels, 1) for _ in self.pool_sizes])
-        self.bottleneck = ConvNormAct(in_channels + len(self.pool_sizes) * channels, channels, 3, padding=1)
+        self.branches = nn.ModuleList([ConvNormAct(width, channels, 1) for _ in self.pool_sizes])
+        self.bottleneck = ConvNormAct(width + len(self.pool_sizes) * channels, channels, 3, padding=1)
         self.dropout = make_dropout(dropout, "channel")
         self.classifier = _classifier(channels, num_classes)
 
@@ -240,3 +244,12 @@ class PSPHead(nn.Module):
             pyramid.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=self.align_corners))
         x = self.bottleneck(torch.cat(pyramid, dim=1))  # (B, channels, H, W)
         return self.classifier(self.dropout(x))  # (B, K, H, W)
+
+
+HEADS: dict[str, type[nn.Module]] = {
+    "ann": ANNHead,
+    "aspp": ASPPHead,
+    "fcn": FCNHead,
+    "nonlocal": NonLocalHead,
+    "psp": PSPHead,
+}

@@ -1,4 +1,5 @@
-"""Trained checkpoints (the registry in ``annkit.models.zoo``): download, hash check, convert, strict load.
+"""The model hub: trained checkpoints (the registry in ``annkit.models.zoo``) downloaded, hash-checked, converted
+and strictly loaded. (Reading and writing the files themselves: ``annkit.torchfile``, ``annkit.models.modelfile``.)
 
 ``from_pretrained("ann_r50-d8_512x512_20k_voc12aug")`` downloads the checkpoint into the torch hub cache
 (``torch.hub.get_dir()/checkpoints``), checks the SHA-256 prefix that ends its file name (the torch hub
@@ -16,29 +17,23 @@ shape of the preset.
 from __future__ import annotations
 
 import hashlib
-import io
-import re
 from pathlib import Path
-from typing import Any
 from urllib.error import URLError
 
 import torch
-from torch import nn
 
-from annkit.atomic import atomic_write
 from annkit.config import ModelConfig
-from annkit.errors import ConfigError, MissingFileError, UserError, WeightsDownloadError
+from annkit.errors import ConfigError, WeightsDownloadError
 from annkit.models import convert_official, convert_paddleseg
+from annkit.models.build import build, model_config
 from annkit.models.convert_mmseg import convert_state_dict, infer_config, mmseg_state_dict
 from annkit.models.gdrive import download_drive_file, drive_file_id
+from annkit.models.modelfile import load_state_dict_strict, save
 from annkit.models.pdparams import read_pdparams
-from annkit.models.presets import build, model_config
 from annkit.models.safe_load import load_weights_entry
 from annkit.models.segmentor import Segmentor
-from annkit.models.zoo import CHECKPOINTS, Checkpoint, list_pretrained  # noqa: F401  (re-exported)
+from annkit.models.zoo import CHECKPOINTS
 from annkit.protocols import protocol as lookup_protocol
-
-FORMAT = "annkit.segmentor/1"
 
 
 def sha256_of(path: str | Path) -> str:
@@ -83,66 +78,6 @@ def download(
     return path
 
 
-class CheckpointError(UserError, ValueError):
-    """A checkpoint file that cannot be used: empty, truncated, not weights, or missing what annkit needs."""
-
-
-def _unreadable_reason(error: Exception) -> str:
-    """Why torch.load refused a file, in one line, without torch's advice to load it unsafely."""
-    unsafe = re.search(r"GLOBAL ([\w.]+)", str(error))
-    if unsafe:
-        return (
-            f"it holds a Python object ({unsafe.group(1)}), not only tensors and plain containers; annkit "
-            "loads weights only and never runs code stored in a file (save model.state_dict() instead)"
-        )
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines and "weights_only" not in lines[0] else f"{type(error).__name__}, not a torch file"
-
-
-def load_file(path: str | Path) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` on CPU, with errors that name the file and say what is wrong."""
-    path = Path(path)
-    if path.is_dir():
-        inside = [path / name for name in ("best.pt", "final.pt", "last.pt") if (path / name).is_file()]
-        hint = f"; this folder holds {', '.join(str(p) for p in inside)}" if inside else ""
-        raise CheckpointError(f"checkpoint {path} is a folder; expected a checkpoint file{hint}")
-    if not path.is_file():
-        raise MissingFileError(f"checkpoint {path} does not exist")
-    if path.stat().st_size == 0:
-        raise CheckpointError(
-            f"checkpoint {path} is empty (0 bytes; an interrupted copy or download?); "
-            "expected a file written by torch.save"
-        )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, not a torch file, or a pickle of non-weights objects
-        raise CheckpointError(f"cannot read checkpoint {path} as weights: {_unreadable_reason(err)}") from None
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict of weights")
-    return checkpoint
-
-
-def load_state_dict_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load ``state`` into ``model`` only if names and shapes match exactly; else a ValueError listing the missing,
-    unexpected and mis-shaped keys (architecture or class-count mismatch)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    misshaped = [
-        f"{k}: {tuple(state[k].shape)} in {source}, {tuple(expected[k].shape)} in the model"
-        for k in sorted(set(state) & set(expected))
-        if state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or misshaped:
-        parts = [
-            f"{label} ({len(keys)}): {keys[:8]}{' …' if len(keys) > 8 else ''}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
-            if keys
-        ]
-        raise CheckpointError(f"{source} does not fit the model — " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
-
-
 def convert_mmseg_checkpoint(
     src: str | Path,
     dst: str | Path | None = None,
@@ -185,44 +120,6 @@ def convert_paddleseg_checkpoint(
     load_state_dict_strict(model, convert_paddleseg.convert_state_dict(state), source=str(src))
     if dst is not None:
         save(model, dst)
-    return model.eval()
-
-
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path.tmp``, flushed to disk, then renamed over ``path`` (``annkit.atomic``): a crash,
-    even ``kill -9``, or a full disk leaves the old file or the new one, never half of one."""
-    buffer = io.BytesIO()  # serialised in memory: a full disk then fails in a plain write, which names ENOSPC
-    torch.save(obj, buffer)
-    atomic_write(path, lambda file: file.write(buffer.getbuffer()))
-
-
-def save(model: Segmentor, path: str | Path) -> None:
-    """Write ``{format, config, state_dict}`` atomically; ``load`` rebuilds the model from it."""
-    if not hasattr(model, "config"):
-        raise ValueError("save needs a Segmentor made by annkit.models.build (it stores model.config)")
-    atomic_save({"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict()}, path)
-
-
-def load(path: str | Path) -> Segmentor:
-    """Rebuild a Segmentor saved by ``save`` (or ``annkit convert mmseg``), strictly, in eval mode."""
-    checkpoint = load_file(path)
-    if checkpoint.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not an annkit model file (format {checkpoint.get('format')!r}, expected "
-            f"{FORMAT!r}); convert mmsegmentation checkpoints with `annkit convert mmseg`"
-        )
-    missing = [key for key in ("config", "state_dict") if not isinstance(checkpoint.get(key), dict)]
-    if missing:
-        raise CheckpointError(
-            f"{path} has no {' or '.join(missing)}; expected an annkit model file written by "
-            "annkit.models.save (a run's best.pt / final.pt)"
-        )
-    try:
-        config = ModelConfig.from_dict(checkpoint["config"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{path}: its model config is not valid ({err})") from err
-    model = build(config, backbone_weights=False)
-    load_state_dict_strict(model, checkpoint["state_dict"], source=str(path))
     return model.eval()
 
 

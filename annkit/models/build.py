@@ -1,25 +1,28 @@
 """``build(name_or_config)``: a preset name, a ``ModelConfig`` or a preset-like dict → a ``Segmentor``.
 
-Presets live in ``annkit/configs/*.yaml`` (``annkit.config.preset_names()`` lists them): ``voc_ann_r101`` (the
-paper's recipe), ``voc_ann_r50``, the mmsegmentation-compatible ``mmseg_ann_r{50,101}_d8_{voc12aug,cityscapes,
-ade20k}``, the official ANN's ``official_ann_r101_cityscapes``, and the CPU teaching presets ``tiny_ann`` and
-``tiny_fcn``.
+The presets live in ``annkit.presets`` (``preset_names()`` lists them): ``voc_ann_r101`` (the paper's recipe),
+``voc_ann_r50``, the mmsegmentation-compatible ``mmseg_ann_r{50,101}_d8_{voc12aug,cityscapes,ade20k}``, PaddleSeg's
+``paddleseg_ann_r{50,101}_vd_{voc12aug,cityscapes}``, the official ANN's ``official_ann_r101_cityscapes``, and the
+CPU teaching presets ``tiny_ann`` and ``tiny_fcn``. Heads are built from the registry ``models.heads.HEADS``, all
+with one signature: ``Head(backbone.out_channels, num_classes, **options)``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
 
-from annkit.config import HeadConfig, ModelConfig, load_preset
+from annkit.config import HeadConfig, ModelConfig, merge
+from annkit.config.values import unknown_keys
 from annkit.errors import ConfigError
 from annkit.models.backbones import resnet
-from annkit.models.heads import ANNHead, ASPPHead, FCNHead, NonLocalHead, PSPHead
+from annkit.models.heads import HEADS
 from annkit.models.segmentor import Segmentor
 from annkit.models.tiny import TinyBackbone
+from annkit.presets import load_preset
 
-HEADS = {"ann": ANNHead, "aspp": ASPPHead, "fcn": FCNHead, "nonlocal": NonLocalHead, "psp": PSPHead}
 BACKBONES = ("resnet", "tiny")
 
 
@@ -36,10 +39,8 @@ def model_config(name_or_config: str | dict[str, Any] | ModelConfig, **overrides
     else:
         raise TypeError(f"expected a preset name, a dict or a ModelConfig, got {type(name_or_config).__name__}")
     if overrides:
-        data = config.to_dict()
-        if overrides.get("num_classes", config.num_classes) != config.num_classes:  # another label set: its
-            data.update(classes=None, palette=None)  # names and colours are the caller's (overrides) or none
-        config = ModelConfig.from_dict({**data, **overrides})
+        dotted = {f"model.{key}": value for key, value in overrides.items()}
+        config = ModelConfig.from_dict(merge({"model": config.to_dict()}, dotted)["model"])
     return config
 
 
@@ -63,24 +64,33 @@ def build_backbone(config: ModelConfig, *, backbone_weights: bool = True) -> nn.
     raise ConfigError(f"model.backbone.name {cfg.name!r} is unknown; expected one of {BACKBONES}")
 
 
-def _build_head(
-    head: HeadConfig, channels: tuple[int, ...], num_classes: int, where: str, align_corners: bool
-) -> nn.Module:
-    """A head from its config; its input widths come from the backbone's ``out_channels``."""
+def head_options(head: HeadConfig, where: str) -> set[str]:
+    """The keyword options head ``head.name`` takes; a ConfigError names an unknown head, or an option it does not
+    take and the closest ones (``unknown config key 'model.head.pool_mod': did you mean model.head.pool_mode?``)."""
     if head.name not in HEADS:
         raise ConfigError(f"{where}.name {head.name!r} is unknown; expected one of {sorted(HEADS)}")
+    parameters = inspect.signature(HEADS[head.name]).parameters.values()
+    options = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown_keys(head.options, options, where)
+    return options
+
+
+def check_heads(config: ModelConfig) -> None:
+    """Fail now, before data or weights load, if ``config`` names a head or head option ``build`` does not know."""
+    head_options(config.head, "model.head")
+    if config.aux_head is not None:
+        head_options(config.aux_head, "model.aux_head")
+
+
+def build_head(head: HeadConfig, in_channels: tuple[int, ...], config: ModelConfig, where: str) -> nn.Module:
+    """Head ``head`` on a backbone whose stages have ``in_channels`` channels; a head that resamples (PSP) takes
+    the model's ``align_corners`` unless its options set it."""
     options = dict(head.options)
-    if head.name == "ann":
-        args = (channels[-2], channels[-1], num_classes)
-    elif head.name == "fcn":
-        args = (channels[options.get("in_index", -2)], num_classes)
-    else:
-        args = (channels[-1], num_classes)
-        if head.name == "psp":
-            options.setdefault("align_corners", align_corners)
+    if "align_corners" in head_options(head, where):
+        options.setdefault("align_corners", config.align_corners)
     try:
-        return HEADS[head.name](*args, **options)
-    except (TypeError, ValueError) as err:  # an unknown option, or a value the head's constructor refuses
+        return HEADS[head.name](in_channels, config.num_classes, **options)
+    except (TypeError, ValueError) as err:  # a value the head's constructor refuses
         raise ConfigError(f"{where} ({head.name}) has an invalid option: {err}") from err
 
 
@@ -93,12 +103,13 @@ def build(
     The config is kept as ``model.config``.
     """
     config = model_config(name_or_config, **overrides)
+    check_heads(config)
     backbone = build_backbone(config, backbone_weights=backbone_weights)
     channels = tuple(backbone.out_channels)
-    head = _build_head(config.head, channels, config.num_classes, "model.head", config.align_corners)
+    head = build_head(config.head, channels, config, "model.head")
     aux_head = None
     if config.aux_head is not None:
-        aux_head = _build_head(config.aux_head, channels, config.num_classes, "model.aux_head", config.align_corners)
+        aux_head = build_head(config.aux_head, channels, config, "model.aux_head")
     model = Segmentor(
         backbone,
         head,

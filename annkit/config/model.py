@@ -1,5 +1,5 @@
-"""Dataclass configs. A preset (YAML in ``annkit/configs/``) names a whole recipe; this module reads its ``model``
-section (what to build, how to run it) and leaves the other sections (``train``, …) to their owners.
+"""The model schema: a preset's ``model`` section (what to build, how to run it, its input contract) as checked
+dataclasses. A preset (``annkit.presets``) or your own YAML file lays it out so:
 
     model:
       name: voc_ann_r50
@@ -19,14 +19,10 @@ section (what to build, how to run it) and leaves the other sections (``train``,
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from annkit.config.values import parse, plain
 from annkit.errors import ConfigError
 from annkit.protocols import EvalProtocol
 
@@ -35,18 +31,6 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 #: ImageNet statistics per R, G, B channel of images in [0, 1] (torchvision's; mmseg's 0–255 values / 255)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-CONFIG_DIR = Path(__file__).with_name("configs")
-
-
-def _from_mapping(cls, data: dict[str, Any], where: str):
-    """Build dataclass ``cls`` from ``data``; unknown keys raise a ConfigError naming them and the known ones."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{where} has unknown keys {unknown}; expected some of {sorted(known)}")
-    return cls(**data)
 
 
 @dataclass
@@ -75,13 +59,15 @@ class HeadConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> HeadConfig:
+        """``{name: ann, channels: 512, ...}``: the name, and every other key as a constructor option."""
         if not isinstance(data, dict) or "name" not in data:
             raise ConfigError(f"{where} must be a mapping with a 'name' key, got {data!r}")
         options = {k: v for k, v in data.items() if k != "name"}
         return cls(name=data["name"], options=options)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.options}
+        """Inverse of ``from_dict``."""
+        return {"name": self.name, **plain(self.options)}
 
 
 @dataclass
@@ -128,6 +114,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.channel_order not in CHANNEL_ORDERS:
             raise ValueError(f"model.channel_order must be one of {CHANNEL_ORDERS}, got {self.channel_order!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ConfigError(f"model.num_classes must be a positive integer, got {self.num_classes!r}")
+        if min(self.std) <= 0:
+            raise ConfigError(f"model.std must be positive (images are divided by it), got {list(self.std)}")
         for key in ("classes", "palette"):
             value = getattr(self, key)
             if value is not None and len(value) != self.num_classes:
@@ -136,85 +126,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Parse a preset's ``model`` section (see the module docstring for the layout)."""
-        data = dict(data)
-        if "backbone" in data:
-            backbone = dict(data["backbone"] or {})
-            if "channels" in backbone:
-                backbone["channels"] = tuple(backbone["channels"])
-            data["backbone"] = _from_mapping(BackboneConfig, backbone, "model.backbone")
-        if "head" in data:
-            data["head"] = HeadConfig.from_dict(data["head"], "model.head")
-        if data.get("aux_head") is not None:
-            data["aux_head"] = HeadConfig.from_dict(data["aux_head"], "model.aux_head")
-        if "runtime" in data:
-            data["runtime"] = _from_mapping(RuntimeConfig, data["runtime"] or {}, "model.runtime")
-        if data.get("protocol") is not None and not isinstance(data["protocol"], EvalProtocol):
-            data["protocol"] = EvalProtocol.from_dict(data["protocol"])
-        for key in ("mean", "std"):
-            if key in data:
-                values = data[key]
-                if not (
-                    isinstance(values, (list, tuple))
-                    and len(values) == 3
-                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-                ):
-                    raise ConfigError(f"model.{key} must be 3 numbers (R, G, B), got {values!r}")
-                data[key] = tuple(float(v) for v in values)
-        if "std" in data and min(data["std"]) <= 0:
-            raise ConfigError(f"model.std must be positive (images are divided by it), got {list(data['std'])}")
-        if data.get("classes") is not None:
-            data["classes"] = tuple(str(c) for c in data["classes"])
-        if data.get("palette") is not None:
-            data["palette"] = tuple(tuple(int(v) for v in colour) for colour in data["palette"])
-        config = _from_mapping(cls, data, "model")
-        if isinstance(config.num_classes, bool) or not isinstance(config.num_classes, int) or config.num_classes < 1:
-            raise ConfigError(f"model.num_classes must be a positive integer, got {config.num_classes!r}")
-        if not isinstance(config.align_corners, bool):
-            raise ConfigError(f"model.align_corners must be true or false, got {config.align_corners!r}")
-        return config
+        return parse(cls, data, "model")
 
     def to_dict(self) -> dict[str, Any]:
         """The ``model`` section as plain YAML-able values (inverse of ``from_dict``)."""
-        out = dataclasses.asdict(self)
-        out["head"] = self.head.to_dict()
-        out["aux_head"] = self.aux_head.to_dict() if self.aux_head is not None else None
-        out["backbone"]["channels"] = list(self.backbone.channels)
-        out["mean"], out["std"] = list(self.mean), list(self.std)
-        out["classes"] = list(self.classes) if self.classes is not None else None
-        out["palette"] = [list(c) for c in self.palette] if self.palette is not None else None
-        out["protocol"] = self.protocol.to_dict() if self.protocol is not None else None
-        return out
-
-
-def preset_names() -> list[str]:
-    """Names of the YAML presets shipped in ``annkit/configs``."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def load_preset(name: str | Path) -> dict[str, Any]:
-    """The whole preset as a dict (sections ``model``, ``train``, …): a shipped preset by name (``tiny_ann``) or
-    a YAML file of your own by path (``my.yaml``, laid out like ``annkit/configs/*.yaml``)."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ConfigError(
-                f"config file {path} does not exist; expected a YAML file laid out like {CONFIG_DIR / 'tiny_ann.yaml'}"
-            )
-    elif str(name) in preset_names():
-        path = CONFIG_DIR / f"{name}.yaml"
-    else:
-        close = difflib.get_close_matches(str(name), preset_names(), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ConfigError(
-            f"unknown preset {str(name)!r}; {hint}expected one of {preset_names()} or the path of a YAML file"
-        )
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(err).split())}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise ConfigError(
-            f"config file {path} must be a mapping with a model: section (and a train: section "
-            f"to train); copy {CONFIG_DIR / 'tiny_ann.yaml'} to start from a preset"
-        )
-    return data
+        return plain(self)

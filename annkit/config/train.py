@@ -1,4 +1,4 @@
-"""The ``train`` section of a preset: the paper's optimisation recipe and the engine's bookkeeping.
+"""The train schema: a preset's ``train`` section, the paper's optimisation recipe and the engine's bookkeeping.
 
 The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with momentum 0.9 and weight decay,
 "poly" learning rate lr·(1 − it/max_it)^0.9, auxiliary FCN loss on stage 4 with weight 0.4, OHEM cross-entropy
@@ -15,29 +15,20 @@ The recipe (Zhu et al. 2019, Sec. 4.1; official code MendelXu/ANN): SGD with mom
       loss: {name: ohem, threshold: 0.7, min_kept: 100000, ignore_index: 255}
       aux_weight: 0.4
 
-``resolve(preset, overrides)`` merges ``key=value`` overrides (``iterations=200``, ``optimizer.lr=0.02``,
-``model.num_classes=5``) into a preset (a name, or the path of your own YAML file) and checks every key and value
-as it loads: a misspelt key is an error that names the closest valid keys; a value must have its setting's
-declared type (``1e-3``, a string in YAML 1.1, is read as the number it means) and lie in its range.
+Every key and value is checked as it loads (``annkit.config.values``): a misspelt key is an error that names the
+closest valid keys; a value must have its setting's declared type (``1e-3``, a string in YAML 1.1, is read as the
+number it means) and lie in its range (each dataclass's ``__post_init__``).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import difflib
-import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from annkit.config import ModelConfig, load_preset
-from annkit.engine.values import build as _build
-from annkit.engine.values import check as _check
+from annkit.config.values import check as _check
+from annkit.config.values import parse, plain
 from annkit.errors import ConfigError
-from annkit.models.presets import HEADS
 from annkit.protocols import EvalProtocol
 
 DATASETS = ("voc12aug", "voc", "synthetic", "folder", "cityscapes", "ade20k", "pascal_context_59", "pascal_context")
@@ -234,119 +225,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Parse a preset's ``train`` section; unknown keys raise a ConfigError naming the closest valid ones."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"the train section must be a mapping of settings, got {data!r}")
-        check_keys(data, _leaf_keys(cls, "train"), "train")
-        return _build(cls, data, "train")
+        return parse(cls, data, "train")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-able values (inverse of ``from_dict``)."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _leaf_keys(cls, prefix: str) -> set[str]:
-    """Dotted names of every setting of dataclass ``cls`` (``train.optimizer.lr``, …)."""
-    keys = set()
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        name = f"{prefix}.{f.name}"
-        keys |= _leaf_keys(type(default), name) if dataclasses.is_dataclass(default) else {name}
-    return keys
-
-
-def _flatten(data: dict[str, Any], prefix: str) -> dict[str, Any]:
-    out = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else key
-        out.update(_flatten(value, name) if isinstance(value, dict) and value else {name: value})
-    return out
-
-
-def check_keys(data: dict[str, Any], valid: set[str], prefix: str) -> None:
-    """Raise a ConfigError for every key of nested ``data`` that is not in ``valid``, with the closest matches."""
-    problems = []
-    for key in sorted(_flatten(data, prefix)):
-        if key not in valid and not any(v.startswith(key + ".") for v in valid):
-            close = difflib.get_close_matches(key, sorted(valid), n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(close)}?" if close else f"valid keys start with {prefix}."
-            problems.append(f"unknown config key {key!r}: {hint}")
-    if problems:
-        raise ConfigError("; ".join(problems))
-
-
-def _model_keys(model: dict[str, Any]) -> set[str]:
-    """Valid dotted keys of a ``model`` section: its own leaves, every ModelConfig field and the keyword options
-    of its heads (``model.head.pool_mode``, ``model.head.afnb``, … for an ANN head)."""
-    defaults = ModelConfig(name="", num_classes=1).to_dict()
-    keys = set(_flatten(model, "model")) | set(_flatten(defaults, "model"))
-    for section in ("head", "aux_head"):
-        head = model.get(section)
-        if isinstance(head, dict) and head.get("name") in HEADS:
-            options = inspect.signature(HEADS[head["name"]]).parameters.values()
-            keys |= {f"model.{section}.{p.name}" for p in options if p.default is not inspect.Parameter.empty}
-    return keys
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["iterations=200", "optimizer.lr=0.02"]`` → {"train.iterations": 200, "train.optimizer.lr": 0.02}.
-
-    Values are YAML (numbers, booleans, ``null``, ``[64, 64]``); keys without ``model.``/``train.`` are train keys.
-    """
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like key=value (e.g. iterations=200)")
-        key = key if key.split(".")[0] in ("model", "train") else f"train.{key}"
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise ConfigError(
-                f"override {item!r}: the value is not valid YAML ({err.problem}); expected e.g. "
-                "3, 0.01, true, null, [64, 64]"
-            ) from None
-    return out
-
-
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for name in parents:
-        data = data.setdefault(name, {})
-        if not isinstance(data, dict):
-            raise ConfigError(f"config key {dotted!r}: {name!r} is not a section")
-    data[last] = value
-
-
-def merge(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """A copy of preset-like ``data`` ({model, train}) with dotted ``overrides`` set; unknown keys are an error."""
-    data = copy.deepcopy(data)
-    data.setdefault("train", {})
-    valid = _leaf_keys(TrainConfig, "train") | _model_keys(data.get("model") or {})
-    check_keys({k: None for k in overrides or {}}, valid, "")  # flat dotted keys, checked before merging
-    for key, value in (overrides or {}).items():
-        _set(data, key, value)
-    return data
-
-
-def resolve(
-    preset: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None
-) -> tuple[ModelConfig, TrainConfig]:
-    """A preset name (or preset dict) plus dotted overrides → checked (ModelConfig, TrainConfig)."""
-    base = load_preset(preset) if isinstance(preset, (str, Path)) else preset
-    data = merge(base, overrides)
-    if data["model"].get("num_classes") != (base.get("model") or {}).get("num_classes"):  # another label set:
-        for key in ("classes", "palette"):  # the preset's names and colours do not apply
-            data["model"][key] = (overrides or {}).get(f"model.{key}")
-    try:
-        model = ModelConfig.from_dict(data["model"])
-    except TypeError as err:  # a missing required setting (name, num_classes)
-        raise ConfigError(f"model section: {err}") from None
-    return model, TrainConfig.from_dict(data["train"])
+        return plain(self)
