@@ -3,7 +3,8 @@ set, joint transforms (mmseg's geometric rules), downloads, dataset checks, the 
 
 A sample is ``dict(image=tv_tensors.Image (3, H, W), mask=tv_tensors.Mask (H, W), name=str)``; masks hold
 class ids with 255 = ignore. Both VOC and the synthetic set use the VOC folder layout, so the same loader,
-evaluator and visualisers serve both. This package imports nothing else of annkit but ``annkit.errors`` and ``annkit.atomic``.
+evaluator and visualisers serve both. Of annkit this package imports only ``annkit.errors`` and ``annkit.config``
+(the ImageNet mean and std, one definition).
 """
 
 from annkit.data.datasets import DATASETS, dataset_root, load_dataset
