@@ -6,6 +6,7 @@ class ids with 255 = ignore. Both VOC and the synthetic set use the VOC folder l
 evaluator and visualisers serve both. This package imports nothing else of annkit but ``annkit.errors`` and ``annkit.atomic``.
 """
 
+from annkit.data.ceilings import global_ceiling, local_ceiling
 from annkit.data.datasets import DATASETS, dataset_root, load_dataset
 from annkit.data.errors import (
     CorruptFileError,
@@ -20,14 +21,7 @@ from annkit.data.geometric import CatMaxRatioCrop, KeepRatioResize, PadTo, Rando
 from annkit.data.image_io import read_image
 from annkit.data.loader import make_loader, seed_worker, set_epoch
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, save_mask, voc_palette
-from annkit.data.synthetic import (
-    SMALL,
-    SynthConfig,
-    SyntheticLongRange,
-    ensure_synthetic,
-    local_ceiling,
-    write_synthetic,
-)
+from annkit.data.synthetic import SIDES, SMALL, SynthConfig, ensure_synthetic, write_synthetic
 from annkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, eval_transforms, train_transforms
 from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 
@@ -45,6 +39,7 @@ __all__ = [
     "DownloadError",
     "EmptySplitError",
     "MaskValueError",
+    "SIDES",
     "SMALL",
     "SizeMismatchError",
     "UnpairedFileError",
@@ -59,8 +54,8 @@ __all__ = [
     "save_mask",
     "voc_palette",
     "SynthConfig",
-    "SyntheticLongRange",
     "ensure_synthetic",
+    "global_ceiling",
     "local_ceiling",
     "write_synthetic",
     "IMAGENET_MEAN",
