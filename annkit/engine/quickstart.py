@@ -19,6 +19,10 @@ iterations), batch 8 × 600 iterations (measured: 0.90 mIoU at iteration 400, 0.
 images; batch 16 with lr 2e-3 stalled at 0.68 with red objects taken for yellow), no random scaling, cropping
 or colour jitter (they would move or recolour the cue).
 The two trainings run side by side, one CPU thread each (small convolutions scale poorly across threads).
+
+Why not the sides set (``annkit ablation``), which could compare ANN, S = 1 and the local baseline in one report:
+there ANN needs ~1,000 iterations to leave the S = 1 plateau — three such runs on 2 cores take ~10 min, twice the
+quickstart's 5-minute budget — so the quickstart keeps the band set and its two models.
 """
 
 from __future__ import annotations
