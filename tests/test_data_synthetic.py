@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,9 @@ def test_ensure_synthetic_writes_reuses_and_replaces_only_synthetic_sets(tmp_pat
     meta = ensure_synthetic(root, SMALL)
     stamp = (root / "synthetic.json").stat().st_mtime_ns
     assert ensure_synthetic(root, SMALL) == meta and (root / "synthetic.json").stat().st_mtime_ns == stamp
+    older = {**meta, "config": {k: v for k, v in meta["config"].items() if k != "layout"}}  # before layouts
+    (root / "synthetic.json").write_text(json.dumps(older))
+    assert ensure_synthetic(root, SMALL) == older  # a band set from before layouts is kept, not rewritten
     other = SynthConfig(num_train=3, num_val=2, seed=7)
     assert ensure_synthetic(root, other)["config"]["num_train"] == 3
     assert len(list((root / "JPEGImages").iterdir())) == 5  # the first set's 18 images are gone

@@ -318,7 +318,7 @@ def ensure_synthetic(root: str | Path, config: SynthConfig = SynthConfig(), prog
     meta_file = root / "synthetic.json"
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
-        if meta.get("config") == asdict(config):
+        if {"layout": "band", **meta.get("config", {})} == asdict(config):  # sets from before layouts were band sets
             return meta
         shutil.rmtree(root)  # a synthetic set made with other knobs
     elif root.is_dir() and any(root.iterdir()):
@@ -340,5 +340,7 @@ def describe(root: str | Path) -> str:
         f"({', '.join(meta['class_names'][1:])}) + background, seed {config['seed']}\n"
         f"  cue ≥ {config['cue_distance']} px from every object pixel; the local FCN baseline sees "
         f"{meta['baseline_radius']} px\n"
-        f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}"
+        f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}\n"
+        f"  one-global-average ceiling (best mIoU knowing the cue colours, not their places, val): "
+        f"{meta['val_global_ceiling']:.3f}"
     )
