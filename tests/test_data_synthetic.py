@@ -4,24 +4,25 @@ no local predictor beats the stated ceiling (while the same predictor does when 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage
 
 from annkit.cli import main
 from annkit.data import SMALL as CI_SET
 from annkit.data import (
     SynthConfig,
-    SyntheticLongRange,
     ensure_synthetic,
     local_ceiling,
     segmentation_folder,
     write_synthetic,
 )
-from annkit.data.synthetic import BASELINE_RADIUS, CUE_COLORS, render
+from annkit.data.ceilings import global_ceiling, miou_of_fractions, type_counts
+from annkit.data.synthetic import BASELINE_RADIUS, CUE_COLORS, MIDLINE_MARGIN, SIDES, render, sample
 
 SMALL = SynthConfig(num_train=12, num_val=6, seed=7)
 
@@ -46,6 +47,9 @@ def test_ensure_synthetic_writes_reuses_and_replaces_only_synthetic_sets(tmp_pat
     meta = ensure_synthetic(root, SMALL)
     stamp = (root / "synthetic.json").stat().st_mtime_ns
     assert ensure_synthetic(root, SMALL) == meta and (root / "synthetic.json").stat().st_mtime_ns == stamp
+    older = {**meta, "config": {k: v for k, v in meta["config"].items() if k != "layout"}}  # before layouts
+    (root / "synthetic.json").write_text(json.dumps(older))
+    assert ensure_synthetic(root, SMALL) == older  # a band set from before layouts is kept, not rewritten
     other = SynthConfig(num_train=3, num_val=2, seed=7)
     assert ensure_synthetic(root, other)["config"]["num_train"] == 3
     assert len(list((root / "JPEGImages").iterdir())) == 5  # the first set's 18 images are gone
@@ -60,9 +64,9 @@ def test_written_set_loads_in_voc_layout(tmp_path: Path) -> None:
     root = write_synthetic(tmp_path, SMALL)
     train = segmentation_folder(root, "train")
     assert len(train) == 12 and train.class_names == ("background", "red", "green", "blue", "yellow")
-    sample = train[0]
-    assert sample["image"].shape == (3, 128, 128) and sample["name"] == "train_000000"
-    assert torch.equal(sample["mask"], SyntheticLongRange(SMALL, "train")[0]["mask"])  # on-the-fly = on disk
+    item = train[0]
+    assert item["image"].shape == (3, 128, 128) and item["name"] == "train_000000"
+    assert np.array_equal(item["mask"].numpy(), render(SMALL, "train", 0)[1])  # rendered = on disk
 
 
 def cue_cells(image: np.ndarray) -> np.ndarray:
@@ -149,3 +153,75 @@ def test_cli_synth_and_check(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert main(["data", "check", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "split train: 8 samples" in out and "OK" in out
+
+
+def test_sides_layout_each_object_takes_its_halfs_cue_out_of_local_reach() -> None:
+    half = SIDES.size // 2
+    for index in range(40):
+        image, mask, cues = sample(SIDES, "val", index)
+        assert len(cues) == 2 and cues[0] != cues[1]
+        cue = cue_cells(image)
+        for side, columns in enumerate((slice(0, half), slice(half, None))):
+            labels = set(np.unique(mask[:, columns])) - {0}
+            assert labels <= {cues[side]}  # an object takes the class of the cue in its own half …
+            cue_half = np.zeros_like(cue)
+            cue_half[:, columns] = cue[:, columns]
+            assert np.array_equal(image[cue_half].max(0), CUE_COLORS[cues[side] - 1])  # … named by its colour
+        objects = mask > 0
+        assert not objects[:, half - MIDLINE_MARGIN : half + MIDLINE_MARGIN].any()  # no object at the midline
+        reach = ndimage.maximum_filter(cue, size=2 * (SIDES.cue_distance - 3) - 1)
+        assert not (reach & objects).any()  # both cues beyond the baseline's 40 px
+
+
+def test_sides_colours_say_nothing_about_the_half() -> None:
+    """Every ordered pair of cue classes is (about) equally frequent, so a colour does not tell its half."""
+    pairs = np.array([sample(SIDES, "train", index)[2] for index in range(600)])
+    table = np.zeros((SIDES.num_classes, SIDES.num_classes))
+    np.add.at(table, (pairs[:, 0] - 1, pairs[:, 1] - 1), 1)
+    assert np.all(np.diag(table) == 0)
+    off = table[~np.eye(SIDES.num_classes, dtype=bool)]  # 12 ordered pairs, 50 expected each
+    assert ((off - 50) ** 2 / 50).sum() < 32.9  # χ² with 11 degrees of freedom, p = 0.0005
+
+
+def brute_force_global_ceiling(masks: list, cue_sets: list, num_classes: int, steps: int = 26) -> float:
+    """The best mIoU over a grid of per-type fractions (pairs only): what ``global_ceiling`` optimises."""
+    counts = type_counts(masks, cue_sets, num_classes)
+    kinds = list(counts)
+    grid = np.linspace(0, 1, steps)
+    best = 0.0
+    for values in itertools.product(grid, repeat=len(kinds)):
+        fractions = {}
+        for kind, q in zip(kinds, values):
+            fractions[kind] = np.zeros(num_classes)
+            fractions[kind][kind[0] - 1], fractions[kind][kind[1] - 1] = q, 1 - q
+        best = max(best, miou_of_fractions(counts, fractions, num_classes))
+    return best
+
+
+def test_global_ceiling_matches_brute_force_and_bounds_a_set_aware_oracle() -> None:
+    config = SynthConfig(layout="sides", num_classes=3, min_objects=2, max_objects=4, object_min=16, object_max=28)
+    made = [sample(config, "val", index) for index in range(30)]
+    masks, cue_sets = [m for _, m, _ in made], [c for *_, c in made]
+    rng = np.random.default_rng(1)
+    for trial in range(3):  # unbalanced subsets too: the optimum is then away from ½
+        chosen = rng.choice(30, 8 + 6 * trial, replace=False)
+        subset = [masks[i] for i in chosen], [cue_sets[i] for i in chosen]
+        exact, grid = global_ceiling(*subset, 3), brute_force_global_ceiling(*subset, 3)
+        assert exact - 0.01 < grid <= exact + 1e-9  # the grid (step 0.04) comes close, never passes it
+    ceiling = global_ceiling(masks, cue_sets, 3)
+    assert local_ceiling(masks, 3) < ceiling < 1.0
+    # an oracle that knows each image's two colours (not their halves) and guesses between them stays at the
+    # ceiling; one that also knows the halves is perfect — the ceiling is about places, not colours
+    guesses = [np.where(m > 0, rng.choice(c, m.shape), 0) for m, c in zip(masks, cue_sets)]
+    assert miou(list(zip(guesses, masks)), 3) <= ceiling + 0.01
+
+
+def test_global_ceiling_special_cases() -> None:
+    made = [sample(SIDES, "val", index) for index in range(20)]
+    masks = [m for _, m, _ in made]
+    nothing_known = [tuple(range(1, SIDES.num_classes + 1))] * len(masks)  # one type: the local ceiling
+    assert global_ceiling(masks, nothing_known, SIDES.num_classes) == pytest.approx(
+        local_ceiling(masks, SIDES.num_classes), abs=1e-6
+    )
+    band = [sample(SynthConfig(), "val", index) for index in range(10)]  # band: the colour is the class
+    assert global_ceiling([m for _, m, _ in band], [c for *_, c in band], 4) == pytest.approx(1.0)

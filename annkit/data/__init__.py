@@ -7,6 +7,7 @@ evaluator and visualisers serve both. Of annkit this package imports only ``annk
 (the ImageNet mean and std, one definition).
 """
 
+from annkit.data.ceilings import global_ceiling, local_ceiling
 from annkit.data.datasets import DATASETS, dataset_root, load_dataset
 from annkit.data.errors import (
     CorruptFileError,
@@ -20,14 +21,7 @@ from annkit.data.errors import (
 from annkit.data.geometric import CatMaxRatioCrop, KeepRatioResize, PadTo, RandomKeepRatioResize, rescale_size
 from annkit.data.image_io import read_image
 from annkit.data.palette import IGNORE_INDEX, VOC_CLASSES, colorize, load_mask, overlay, save_mask, voc_palette
-from annkit.data.synthetic import (
-    SMALL,
-    SynthConfig,
-    SyntheticLongRange,
-    ensure_synthetic,
-    local_ceiling,
-    write_synthetic,
-)
+from annkit.data.synthetic import SIDES, SMALL, SynthConfig, ensure_synthetic, write_synthetic
 from annkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize, eval_transforms, train_transforms
 from annkit.data.voc import SegmentationDataset, segmentation_folder, voc2012
 
@@ -45,6 +39,7 @@ __all__ = [
     "DownloadError",
     "EmptySplitError",
     "MaskValueError",
+    "SIDES",
     "SMALL",
     "SizeMismatchError",
     "UnpairedFileError",
@@ -57,8 +52,8 @@ __all__ = [
     "save_mask",
     "voc_palette",
     "SynthConfig",
-    "SyntheticLongRange",
     "ensure_synthetic",
+    "global_ceiling",
     "local_ceiling",
     "write_synthetic",
     "IMAGENET_MEAN",

@@ -28,6 +28,19 @@ Why attention solves it: at 128 px the stride-8 map is 16×16; APNB's 8×8 pooli
 the whole first row of 8 anchors lies inside the 20-px band, and the 6×6 level's edge row is 83 % cue.
 Even uniform attention over the 110 anchors draws ≈ 13 % of its context from the cue, and the shared
 checkerboard texture lets object queries match the cue's keys directly.
+
+The **sides** layout (``layout="sides"``, the named configuration ``SIDES``, written under data/synthetic_sides)
+asks *where* (notebooks 02, 05, 06; ``annkit ablation``): one half of the image is dark and the other bright
+(which one: a coin flip), and each half has its own cue — a block ``cue_size`` px tall along the top (or, by a
+second coin flip, the bottom) edge, inset ``CUE_INSET`` px from the side edge and the midline — of two distinct
+classes in random order. Objects alternate between the halves (≥ ``MIDLINE_MARGIN`` px from the midline, ≥
+``cue_distance`` from both cues) and take the class of the cue in *their* half. A global average of the image
+knows which two colours are present, not which half holds which: every ordered pair is equally likely, and
+shapes, positions and brightness do not depend on the colours. So one global anchor (S = 1) is bounded by the
+set's *global ceiling* (``annkit.data.ceilings.global_ceiling``; 0.47 for K = 4), the local baseline by the
+local one (0.31), while an anchor grid can do better: with 8-px cues every anchor of APNB's 8×8 level that
+holds cue pixels holds as many of its half's background, so an object's query (which sees its half's
+brightness) can prefer the anchors of its own half's cue.
 """
 
 from __future__ import annotations
@@ -39,12 +52,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from torchvision import tv_tensors
 
+from annkit.data.ceilings import global_ceiling, local_ceiling
 from annkit.data.palette import save_mask
-from annkit.errors import ConfigError
 
 # Saturated cue colours: the first three each light one RGB channel, so classes 1–3 differ in one channel each.
 CUE_COLORS: tuple[tuple[int, int, int], ...] = (
@@ -59,6 +70,10 @@ CUE_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "magenta", "cyan
 CUE_DARK = 0.6  # brightness of the cue's dark checker cells, as a fraction of its colour
 BASELINE_RADIUS = 40  # px: Chebyshev reach of the local FCN baseline's logits (arithmetic in the module doc)
 SPLITS = ("train", "val")
+LAYOUTS = ("band", "sides")
+HALF_SHIFT = 45.0  # sides layout: one half's background is this much darker than mid-grey, the other brighter
+CUE_INSET = 8  # sides layout: px between a cue block and the image's side edge, and between it and the midline
+MIDLINE_MARGIN = 4  # sides layout: px between every object and the midline (no object straddles it)
 
 
 @dataclass(frozen=True)
@@ -76,8 +91,21 @@ class SynthConfig:
     num_train: int = 3000
     num_val: int = 300
     seed: int = 0
+    layout: str = "band"  # "band": one cue, every object its class; "sides": two cues, each object its side's
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout == "sides" and self.num_classes < 2:
+            raise ValueError(f"the sides layout needs two cue colours, so num_classes >= 2, got {self.num_classes}")
+        if (
+            self.layout == "sides"
+            and min(self.size // 2 - MIDLINE_MARGIN - self.object_max, self.size // 2 - 2 * CUE_INSET) < 1
+        ):
+            raise ValueError(
+                f"sides layout: size {self.size} too small for objects of {self.object_max} px; each half must "
+                f"hold an object {MIDLINE_MARGIN} px from the midline and a cue {CUE_INSET} px from its edges"
+            )
         if not 1 <= self.num_classes <= len(CUE_COLORS):
             raise ValueError(f"num_classes must be in 1..{len(CUE_COLORS)}, got {self.num_classes}")
         if not 1 <= self.min_objects <= self.max_objects:
@@ -97,6 +125,11 @@ class SynthConfig:
 #: a CI-sized variant (notebooks 04 and 06 in CI mode): 2 classes at 96 px, 400 + 60 images; with the quickstart's
 #: recipe ANN passes its local ceiling (0.556) within ~100 iterations, where the default set needs 200–400
 SMALL = SynthConfig(size=96, num_classes=2, cue_size=16, object_min=14, object_max=28, num_train=400, num_val=60)
+#: the set where *where* matters (notebooks 02, 05, 06 and ``annkit ablation``): two cues, one per half, written
+#: under data/synthetic_sides; a global average knows which two colours are present but not which half has which
+SIDES = SynthConfig(layout="sides", min_objects=2, max_objects=4, object_min=16, object_max=28, num_train=2000)
+#: the data/<name> folders of the named configurations
+NAMED = {"synthetic": SynthConfig(), "synthetic_sides": SIDES}
 
 
 def _gap(start: np.ndarray, length: int, other_start: int, other_length: int) -> np.ndarray:
@@ -138,88 +171,100 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return smooth + rng.normal(0, 6, (size, size, 3))
 
 
-def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``index`` of ``split``: image (H, W, 3) uint8 and mask (H, W) uint8 of class ids.
+def _cues(config: SynthConfig, rng: np.random.Generator) -> list[tuple[int, int, int, int, int]]:
+    """The cues of one image, (y, x, height, width, class) each; their pixels are background (0) in the mask.
+
+    band: one band of class c ~ U{1..K} along a random edge. sides: two cue_size squares on the top (or, with
+    probability ½, the bottom) edge, one in each half, ``CUE_INSET`` px from the side edge and the midline, of two
+    distinct classes drawn in random order — every ordered pair equally likely, so a colour says nothing about its
+    half.
+    """
+    size, cue = config.size, config.cue_size
+    if config.layout == "band":
+        label, side, far = int(rng.integers(1, config.num_classes + 1)), int(rng.integers(4)), size - cue
+        return [[(0, 0, cue, size), (far, 0, cue, size), (0, 0, size, cue), (0, far, size, cue)][side] + (label,)]
+    left, right = (int(c) + 1 for c in rng.choice(config.num_classes, 2, replace=False))
+    row, width = 0 if rng.integers(2) == 0 else size - cue, size // 2 - 2 * CUE_INSET
+    return [(row, CUE_INSET, cue, width, left), (row, size // 2 + CUE_INSET, cue, width, right)]
+
+
+def _halves(image: np.ndarray, dark_left: bool) -> np.ndarray:
+    """sides layout: squeeze the background's grey levels toward mid-grey, then shift one half dark and the other
+    bright by ``HALF_SHIFT`` — the mark by which a pixel (and an anchor) tells which half it is in."""
+    size = image.shape[1]
+    left = (np.arange(size) < size // 2)[None, :, None]  # (1, W, 1)
+    shift = np.where(left == dark_left, -HALF_SHIFT, HALF_SHIFT)
+    return 0.4 * (image - 125.0) + 125.0 + shift
+
+
+def sample(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Sample ``index`` of ``split``: image (H, W, 3) uint8, mask (H, W) uint8 of class ids, and the cue classes
+    (left to right; what a global average can know is this tuple *as a set*).
 
     Deterministic: the random stream is seeded by (seed, split, index), so samples are independent of each
     other and of the order in which they are made.
     """
     rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
-    size = config.size
-    label = int(rng.integers(1, config.num_classes + 1))
-    side = int(rng.integers(4))  # the cue is a band along the top, bottom, left or right edge
-    far = size - config.cue_size
-    cue_y, cue_x, cue_h, cue_w = [
-        (0, 0, config.cue_size, size),
-        (far, 0, config.cue_size, size),
-        (0, 0, size, config.cue_size),
-        (0, far, size, config.cue_size),
-    ][side]
+    size, half = config.size, config.size // 2
+    cues = _cues(config, rng)
+    sides = config.layout == "sides"
+    dark_left = sides and bool(rng.integers(2))  # which half is dark (independent of the colours)
     starts = np.arange(size)
     for _attempt in range(1000):  # rejection sampling: draw the objects again until they all fit
-        boxes: list[tuple[int, int, int, int]] = []  # (y, x, height, width)
-        for _ in range(int(rng.integers(config.min_objects, config.max_objects + 1))):
+        boxes: list[tuple[int, int, int, int, int]] = []  # (y, x, height, width, class)
+        first_side = int(rng.integers(2)) if sides else 0
+        for number in range(int(rng.integers(config.min_objects, config.max_objects + 1))):
             height, width = (int(v) for v in rng.integers(config.object_min, config.object_max + 1, 2))
             ys, xs = starts[: size - height + 1, None], starts[None, : size - width + 1]
-            allowed = np.maximum(_gap(ys, height, cue_y, cue_h), _gap(xs, width, cue_x, cue_w)) >= config.cue_distance
-            for y, x, h, w in boxes:  # keep ≥ 2 px between objects
+            allowed = np.ones((ys.size, xs.size), dtype=bool)
+            for cue_y, cue_x, cue_h, cue_w, _ in cues:  # every object pixel ≥ cue_distance from every cue pixel
+                allowed &= (
+                    np.maximum(_gap(ys, height, cue_y, cue_h), _gap(xs, width, cue_x, cue_w)) >= config.cue_distance
+                )
+            label = cues[0][4]
+            if sides:  # objects alternate between the halves and take their half's cue
+                side = (first_side + number) % 2
+                allowed &= xs >= half + MIDLINE_MARGIN if side else xs + width <= half - MIDLINE_MARGIN
+                label = cues[side][4]
+            for y, x, h, w, _ in boxes:  # keep ≥ 2 px between objects
                 allowed &= np.maximum(_gap(ys, height, y, h), _gap(xs, width, x, w)) >= 2
             candidates = np.flatnonzero(allowed)
             if candidates.size == 0:
                 break
             y, x = np.unravel_index(rng.choice(candidates), allowed.shape)
-            boxes.append((int(y), int(x), height, width))
+            boxes.append((int(y), int(x), height, width, label))
         else:
             break
     else:
         raise ValueError(
             f"{config}: {config.max_objects} objects of up to {config.object_max} px do not fit "
-            f"≥ {config.cue_distance} px from the cue; use fewer or smaller objects or a larger size"
+            f"≥ {config.cue_distance} px from the cues; use fewer or smaller objects or a larger size"
         )
     image = _background(rng, size)  # (H, W, 3)
+    if sides:
+        image = _halves(image, dark_left)
     mask = np.zeros((size, size), dtype=np.uint8)
     ys, xs = np.mgrid[0:size, 0:size]
     checker = np.where(((ys // 3) + (xs // 3)) % 2 == 0, 200.0, 70.0)  # the shared grey object texture
-    for y, x, height, width in boxes:
+    for y, x, height, width, label in boxes:
         inside = _shape_mask(rng, height, width)
         window = (slice(y, y + height), slice(x, x + width))
         shade = checker[window] + rng.normal(0, 8, (height, width))
         image[window][inside] = shade[inside][:, None]
         mask[window][inside] = label
-    colour = np.array(CUE_COLORS[label - 1], dtype=np.float64)
-    band = (slice(cue_y, cue_y + cue_h), slice(cue_x, cue_x + cue_w))
-    light = (checker[band] > 100)[..., None]  # the cue wears the objects' checkerboard, in colour
-    image[band] = np.where(light, colour, CUE_DARK * colour)
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
+    for cue_y, cue_x, cue_h, cue_w, label in cues:
+        colour = np.array(CUE_COLORS[label - 1], dtype=np.float64)
+        band = (slice(cue_y, cue_y + cue_h), slice(cue_x, cue_x + cue_w))
+        light = (checker[band] > 100)[..., None]  # the cue wears the objects' checkerboard, in colour
+        image[band] = np.where(light, colour, CUE_DARK * colour)
+    image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return image, mask, tuple(label for *_, label in cues)
 
 
-class SyntheticLongRange(torch.utils.data.Dataset):
-    """Fresh synthetic samples made on the fly (no files): ``length`` samples of ``split`` for ``config``.
-
-    Same samples as ``write_synthetic`` writes, before JPEG compression. Use it for endless variety
-    (``length`` as large as you like); items are dicts like the VOC loaders' (image, mask, name).
-    """
-
-    def __init__(
-        self, config: SynthConfig = SynthConfig(), split: str = "train", length: int | None = None, transforms=None
-    ) -> None:
-        if split not in SPLITS:
-            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-        self.config, self.split, self.transforms = config, split, transforms
-        self.length = length if length is not None else getattr(config, f"num_{split}")
-        self.class_names = config.class_names
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        image, mask = render(self.config, self.split, index)
-        sample = dict(
-            image=tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),  # (3, H, W) uint8
-            mask=tv_tensors.Mask(torch.from_numpy(mask)),  # (H, W) uint8
-            name=f"{self.split}_{index:06d}",
-        )
-        return self.transforms(sample) if self.transforms is not None else sample
+def render(config: SynthConfig, split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``index`` of ``split``: image (H, W, 3) uint8 and mask (H, W) uint8 of class ids (see ``sample``)."""
+    image, mask, _ = sample(config, split, index)
+    return image, mask
 
 
 def write_synthetic(
@@ -236,13 +281,13 @@ def write_synthetic(
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (root / folder).mkdir(parents=True, exist_ok=True)
 
-    def write_one(job: tuple[str, int]) -> np.ndarray:
+    def write_one(job: tuple[str, int]) -> tuple[np.ndarray, tuple[int, ...]]:
         split, index = job
-        image, mask = render(config, split, index)
+        image, mask, cues = sample(config, split, index)
         name = f"{split}_{index:06d}"
         Image.fromarray(image).save(root / "JPEGImages" / f"{name}.jpg", quality=95, subsampling=0)
         save_mask(mask, root / "SegmentationClass" / f"{name}.png")
-        return mask
+        return mask, cues
 
     jobs = [(split, index) for split in SPLITS for index in range(getattr(config, f"num_{split}"))]
     with ThreadPoolExecutor(threads) as pool:
@@ -251,7 +296,7 @@ def write_synthetic(
             from tqdm import tqdm
 
             masks = tqdm(masks, total=len(jobs), desc="synthetic set", unit="img", mininterval=1.0)
-        val_masks = [mask for (split, _), mask in zip(jobs, masks) if split == "val"]
+        val = [made for (split, _), made in zip(jobs, masks) if split == "val"]
     for split in SPLITS:
         names = [f"{split}_{index:06d}\n" for index in range(getattr(config, f"num_{split}"))]
         (root / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(names))
@@ -259,7 +304,8 @@ def write_synthetic(
         config=asdict(config),
         class_names=list(config.class_names),
         baseline_radius=BASELINE_RADIUS,
-        val_local_ceiling=local_ceiling(val_masks, config.num_classes),
+        val_local_ceiling=local_ceiling([mask for mask, _ in val], config.num_classes),
+        val_global_ceiling=global_ceiling([mask for mask, _ in val], [cues for _, cues in val], config.num_classes),
     )
     (root / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
     return root
@@ -272,7 +318,7 @@ def ensure_synthetic(root: str | Path, config: SynthConfig = SynthConfig(), prog
     meta_file = root / "synthetic.json"
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
-        if meta.get("config") == asdict(config):
+        if {"layout": "band", **meta.get("config", {})} == asdict(config):  # sets from before layouts were band sets
             return meta
         shutil.rmtree(root)  # a synthetic set made with other knobs
     elif root.is_dir() and any(root.iterdir()):
@@ -282,28 +328,6 @@ def ensure_synthetic(root: str | Path, config: SynthConfig = SynthConfig(), prog
         )
     write_synthetic(root, config, progress=progress)
     return json.loads(meta_file.read_text())
-
-
-def local_ceiling(masks: list[np.ndarray], num_classes: int) -> float:
-    """Best expected mIoU (over K+1 classes) of any predictor blind to the object class, on these masks.
-
-    Such a predictor may label background perfectly, but on object pixels its decision cannot depend on the
-    class, so over the set it predicts class j on a fraction q_j of the object pixels of *every* class.
-    With n_j object pixels of class j and S = Σ n_j: IoU_j = n_j q_j / (n_j + (S − n_j) q_j), concave in
-    q_j; maximising Σ IoU_j subject to Σ q_j = 1 (Lagrange) gives q_j ∝ n_j / (S − n_j). Predicting
-    background on object pixels only lowers both IoUs, so q_0 = 0. For balanced classes this is
-    (1 + K / (2K − 1)) / (K + 1): 0.314 for K = 4.
-    """
-    counts = np.bincount(np.concatenate([m.ravel() for m in masks]), minlength=num_classes + 1)
-    n = counts[1 : num_classes + 1].astype(np.float64)  # object pixels per class
-    present = n > 0
-    total = n.sum()
-    if num_classes == 1 or present.sum() <= 1:
-        return 1.0
-    n = n[present]
-    q = (n / (total - n)) / (n / (total - n)).sum()
-    iou = n * q / (n + (total - n) * q)
-    return float((1.0 + iou.sum()) / (1 + present.sum()))
 
 
 def describe(root: str | Path) -> str:
@@ -316,5 +340,7 @@ def describe(root: str | Path) -> str:
         f"({', '.join(meta['class_names'][1:])}) + background, seed {config['seed']}\n"
         f"  cue ≥ {config['cue_distance']} px from every object pixel; the local FCN baseline sees "
         f"{meta['baseline_radius']} px\n"
-        f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}"
+        f"  local ceiling (best mIoU without long-range context, val): {meta['val_local_ceiling']:.3f}\n"
+        f"  one-global-average ceiling (best mIoU knowing the cue colours, not their places, val): "
+        f"{meta['val_global_ceiling']:.3f}"
     )

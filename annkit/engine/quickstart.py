@@ -19,6 +19,10 @@ iterations), batch 8 × 600 iterations (measured: 0.90 mIoU at iteration 400, 0.
 images; batch 16 with lr 2e-3 stalled at 0.68 with red objects taken for yellow), no random scaling, cropping
 or colour jitter (they would move or recolour the cue).
 The two trainings run side by side, one CPU thread each (small convolutions scale poorly across threads).
+
+Why not the sides set (``annkit ablation``), which could compare ANN, S = 1 and the local baseline in one report:
+there ANN needs ~1,000 iterations to leave the S = 1 plateau — three such runs on 2 cores take ~10 min, twice the
+quickstart's 5-minute budget — so the quickstart keeps the band set and its two models.
 """
 
 from __future__ import annotations
@@ -64,7 +68,6 @@ QUICK = {
     "num_workers": 0,
     "seed": 0,
 }
-TARGETS = {"ann_miou": 0.75, "gap": 0.20, "wall_s": 300}
 
 
 def train_models(out: Path, overrides: dict, iterations: int, parallel: bool, progress: bool) -> None:
@@ -107,11 +110,6 @@ def run(
 
     write_report(out, results, data_root / "synthetic")
     results["wall_s"] = round(time.perf_counter() - start, 1)
-    results["targets"] = {
-        "ann_miou >= 0.75": ann >= TARGETS["ann_miou"],
-        "baseline <= ann - 0.20": local <= ann - TARGETS["gap"],
-        "wall_s <= 300": results["wall_s"] <= TARGETS["wall_s"],
-    }
     results["threads"] = torch.get_num_threads()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the two trainings
     results["cpu_s"] = round(time.process_time() + children.ru_utime + children.ru_stime, 1)

@@ -146,3 +146,30 @@ Reproduce: `annkit quickstart`; explore: `annkit viz attention --checkpoint {run
     path = out / "report.md"
     path.write_text(text)
     return path
+
+
+def plot_ablation(results: dict) -> plt.Figure:
+    """The ablation (``annkit.engine.ablation``) on one axis: per variant every seed's mIoU (dots), the mean (bar)
+    and the seeds' range (whisker), with the set's local and one-global-average ceilings as dashed lines."""
+    variants = results["variants"]
+    fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
+    x = np.arange(len(variants))
+    means = [entry["mean"] for entry in variants.values()]
+    spread = np.array([[e["mean"] - e["min"], e["max"] - e["mean"]] for e in variants.values()]).T  # (2, V)
+    ax.bar(x, means, color="#bcd4e6", edgecolor="#4a7fa8", width=0.6, label="mean over seeds")
+    ax.errorbar(x, means, yerr=spread, fmt="none", ecolor="black", capsize=5, label="seeds' range (min–max)")
+    for i, entry in enumerate(variants.values()):
+        offsets = np.linspace(-0.15, 0.15, len(entry["miou"])) if len(entry["miou"]) > 1 else [0.0]
+        ax.plot(i + np.asarray(offsets), entry["miou"], "o", color="#c0392b", markersize=4, zorder=3)
+    ax.plot([], [], "o", color="#c0392b", markersize=4, label="one seed")
+    ceilings = results["set"]
+    ax.axhline(ceilings["val_local_ceiling"], color="grey", linestyle="--", label="local ceiling")
+    ax.axhline(ceilings["val_global_ceiling"], color="#8e44ad", linestyle="--", label="one-global-average ceiling")
+    ax.set_xticks(x, list(variants), rotation=25, ha="right", fontsize=8)
+    ax.set(
+        ylabel="validation mIoU",
+        ylim=(0, 1),
+        title=f"ablation on the sides set: {results['iterations']} iterations, seeds {results['seeds']}",
+    )
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
