@@ -57,6 +57,15 @@ def run_name(label: str, seed: int) -> str:
     return re.sub(r"\W+", "_", label.lower()).strip("_") + f"_seed{seed}"
 
 
+def finished(folder: Path, iterations: int) -> bool:
+    """Whether ``folder`` holds a run evaluated at ``iterations`` with its final weights (an extended or interrupted
+    ablation trains only what is missing; ``cost`` then counts only the runs it trained)."""
+    if not (folder / "final.pt").is_file() or not (folder / "metrics.jsonl").is_file():
+        return False
+    evals = read_metrics(folder, "eval")
+    return bool(evals) and evals[-1]["iteration"] == iterations
+
+
 def run(
     out: str | Path = "runs/ablation",
     data_root: str | Path = "data",
@@ -98,8 +107,13 @@ def run(
         for seed in seeds:
             overrides = {f"train.{key}": value for key, value in {**settings, "seed": seed}.items()}
             runs[out / run_name(label, seed)] = (preset, overrides | change)
+    reused = [folder for folder in runs if finished(folder, iterations)]
+    to_train = {folder: job for folder, job in runs.items() if folder not in reused}
+    if reused:
+        print(f"{len(reused)} of {len(runs)} runs already finished in {out}: kept, not retrained")
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    train_runs(runs, iterations, workers=workers or os.cpu_count() or 1, progress=progress)
+    if to_train:
+        train_runs(to_train, iterations, workers=workers or os.cpu_count() or 1, progress=progress)
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     results = {
@@ -121,8 +135,9 @@ def run(
     results["cost"] = {
         "wall_s": round(time.perf_counter() - start, 1),
         "cpu_s": round(cpu_s, 1),
-        "cpu_s_per_run": round(cpu_s / len(runs), 1),
+        "cpu_s_per_run": round(cpu_s / len(to_train), 1) if to_train else None,
         "runs": len(runs),
+        "runs_trained": len(to_train),
         "workers": workers or os.cpu_count() or 1,
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
@@ -135,7 +150,7 @@ def run(
         print(f"{label:>22s}: mIoU {entry['mean']:.3f} (seeds {', '.join(f'{s:.3f}' for s in entry['miou'])})")
     print(
         f"ceilings: local {meta['val_local_ceiling']:.3f}, one global average {meta['val_global_ceiling']:.3f}; "
-        f"{results['cost']['wall_s']:.0f} s wall, {results['cost']['cpu_s_per_run']:.0f} CPU-s per run; "
+        f"{results['cost']['wall_s']:.0f} s wall for {len(to_train)} trained runs; "
         f"{out / 'ablation.json'}, {out / 'ablation.png'}"
     )
     return results
