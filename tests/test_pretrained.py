@@ -8,7 +8,7 @@ from urllib.error import URLError
 
 import pytest
 import torch
-from test_convert_mmseg import mmseg_forward, mmseg_layout
+from reference_mmseg import mmseg_forward, mmseg_layout
 
 from annkit import models
 from annkit.cli import main as cli_main
