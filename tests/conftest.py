@@ -1,4 +1,5 @@
-"""Fixtures shared across test modules, each built once per session: the tiny synthetic data root, one thread.
+"""Fixtures shared across test modules, each built once per session: the tiny synthetic data root, a full-width
+mmseg R-50 checkpoint, one thread.
 
 Helpers that are plain functions live in ``helpers.py`` and the independent reference implementations in
 ``reference_mmseg.py`` / ``reference_official.py``; test modules import those, never each other.
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import SMALL
+from reference_mmseg import mmseg_layout
 
 from annkit.data import write_synthetic
 
@@ -31,3 +33,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mmseg_r50(tmp_path_factory) -> tuple[dict, Path]:
+    """A full-width random mmseg ANN R-50-D8 (21 classes) state dict and its checkpoint file, written once:
+    what mmseg's VOC zoo file holds. Tests read the file; they copy it before changing anything."""
+    state = mmseg_layout(50, num_classes=21)
+    path = tmp_path_factory.mktemp("mmseg") / "ann_r50.pth"
+    torch.save({"meta": {"CLASSES": ["a"] * 21}, "state_dict": state}, path)
+    return state, path

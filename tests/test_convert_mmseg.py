@@ -19,10 +19,13 @@ from annkit.models.pretrained import convert_mmseg_checkpoint, load, load_state_
         (18, True, dict(channels=64, project=32, aux_channels=32)),
     ],
 )
-def test_converted_model_matches_mmseg_forward(tmp_path, depth, align_corners, widths):
-    state = mmseg_layout(depth, num_classes=21, **widths)
-    torch.save({"meta": {"CLASSES": ["a"] * 21}, "state_dict": state}, tmp_path / "mmseg.pth")
-    model = convert_mmseg_checkpoint(tmp_path / "mmseg.pth", align_corners=align_corners)
+def test_converted_model_matches_mmseg_forward(tmp_path, depth, align_corners, widths, request):
+    if depth == 50:
+        state, path = request.getfixturevalue("mmseg_r50")
+    else:
+        state, path = mmseg_layout(depth, num_classes=21, **widths), tmp_path / "mmseg.pth"
+        torch.save({"meta": {"CLASSES": ["a"] * 21}, "state_dict": state}, path)
+    model = convert_mmseg_checkpoint(path, align_corners=align_corners)
     images = torch.randn(1, 3, 67, 45)  # odd size: not a multiple of 8, pool bins that do not divide it
     with torch.no_grad():
         expected, expected_aux = mmseg_forward(state, images, depth, align_corners)
@@ -33,11 +36,9 @@ def test_converted_model_matches_mmseg_forward(tmp_path, depth, align_corners, w
     assert (aux - expected_aux).abs().max() <= 1e-4
 
 
-def test_preset_accepts_converted_r50_and_roundtrips(tmp_path):
-    state = mmseg_layout(50, num_classes=19)
-    torch.save({"state_dict": state}, tmp_path / "city.pth")
-    model = convert_mmseg_checkpoint(tmp_path / "city.pth", config="mmseg_ann_r50_d8_cityscapes")
-    assert model.config.name == "mmseg_ann_r50_d8_cityscapes"
+def test_preset_accepts_converted_r50_and_roundtrips(tmp_path, mmseg_r50):
+    model = convert_mmseg_checkpoint(mmseg_r50[1], config="mmseg_ann_r50_d8_voc12aug")
+    assert model.config.name == "mmseg_ann_r50_d8_voc12aug"
     save(model, tmp_path / "annkit.pth")
     again = load(tmp_path / "annkit.pth")
     images = torch.randn(1, 3, 33, 40)

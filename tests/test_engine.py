@@ -249,11 +249,7 @@ def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp
     )
     arguments = ["train", "--preset", "tiny_fcn", "--threads", "1", "--no-progress"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    subprocess.run(
-        [sys.executable, "-m", "annkit", *arguments, "--out", str(whole), *as_args(overrides)],
-        check=True,
-        capture_output=True,
-    )
+    train(*resolve("tiny_fcn", overrides), whole, progress=False)  # uninterrupted, in this process (one thread)
 
     def killed_at(point: str, *extra: str) -> None:
         process = subprocess.run(
