@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from helpers import VOC, blocks_mask, make_voc
 from PIL import Image
-from test_data_voc import VOC, blocks_mask, make_voc
 
 from annkit.cli import main
 from annkit.data import save_mask

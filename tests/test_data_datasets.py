@@ -6,46 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import CITYSCAPES_TRAIN, cityscapes_tree, write_image, write_mask
 
 from annkit.cli import main
 from annkit.data import DATASETS, DatasetNotFoundError, MaskValueError, UnpairedFileError, load_dataset
 from annkit.data.check import check_dataset
 from annkit.data.download import download
 from annkit.data.errors import DownloadError
-
-
-def write_image(path: Path, height: int = 4, width: int = 6, suffix_png: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = np.random.default_rng(len(str(path))).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(path)
-
-
-def write_mask(path: Path, values: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(values, dtype=np.uint8), mode="L").save(path)
-
-
-# stored value → expected class id, per dataset; one row of a 4×6 mask each
-CITYSCAPES_IDS = np.array([[0, 7, 8, 26, 33, 5], [31, 24, 11, 23, 1, 21]] * 2)  # label ids
-CITYSCAPES_TRAIN = np.array([[255, 0, 1, 13, 18, 255], [16, 11, 2, 10, 255, 8]] * 2)
-
-
-def cityscapes_tree(root: Path) -> Path:
-    base = root / "cityscapes"
-    for split, city, frames in (("train", "aachen", 2), ("val", "lindau", 1), ("test", "berlin", 1)):
-        for frame in range(frames):
-            stem = f"{city}_000000_{frame:06d}"
-            write_image(base / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
-            write_mask(
-                base / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
-                CITYSCAPES_IDS if split != "test" else np.zeros((4, 6)),
-            )
-    # a labelTrainIds file wins over the labelIds beside it
-    write_mask(
-        base / "gtFine" / "val" / "lindau" / "lindau_000000_000000_gtFine_labelTrainIds.png", np.full((4, 6), 13)
-    )
-    return base
 
 
 def test_cityscapes_maps_label_ids_to_train_ids(tmp_path: Path) -> None:

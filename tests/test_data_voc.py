@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import VOC, blocks_mask, make_voc
 from PIL import Image
 from scipy.io import savemat
 from torchvision import tv_tensors
@@ -28,36 +29,7 @@ from annkit.data import (
 )
 from annkit.data.image_io import read_image
 
-VOC = Path("VOCdevkit") / "VOC2012"
 SBD = Path("benchmark_RELEASE") / "dataset"
-
-
-def blocks_mask(height: int, width: int, seed: int) -> np.ndarray:
-    """A mask of 8-px blocks of VOC class ids (0..20) with a 255 outline row: (H, W) uint8."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 21, (height // 8 + 1, width // 8 + 1)).astype(np.uint8)
-    mask = np.kron(coarse, np.ones((8, 8), dtype=np.uint8))[:height, :width]
-    mask[height // 2] = 255
-    return mask
-
-
-def write_pair(folder: Path, name: str, mask: np.ndarray) -> None:
-    """Image = the mask's VOC colours (so the mask can be recomputed from the image), JPEG q100."""
-    Image.fromarray(voc_palette()[mask]).save(folder / "JPEGImages" / f"{name}.jpg", quality=100)
-    save_mask(mask, folder / "SegmentationClass" / f"{name}.png")
-
-
-def make_voc(root: Path, splits: dict[str, list[str]], size=(40, 56)) -> Path:
-    """A small VOC 2012 tree under ``root``; returns the VOC2012 folder."""
-    voc = root / VOC
-    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-        (voc / folder).mkdir(parents=True, exist_ok=True)
-    names = sorted({name for listed in splits.values() for name in listed})
-    for index, name in enumerate(names):
-        write_pair(voc, name, blocks_mask(*size, seed=index))
-    for split, listed in splits.items():
-        (voc / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("\n".join(listed) + "\n")
-    return voc
 
 
 @pytest.fixture

@@ -8,74 +8,21 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import SMALL, as_args, quick_overrides, run_records, run_weights
 
 from annkit import models
 from annkit.cli import main as cli
-from annkit.data import SynthConfig, write_synthetic
 from annkit.engine import ConfigError, ConfusionMatrix, EvalConfig, TrainingError, read_metrics, resolve, train
 from annkit.engine.evaluate import predict_probabilities, slide_logits
 from annkit.engine.loss import OhemCrossEntropy
 from annkit.engine.schedule import poly_factor
 
-SMALL = SynthConfig(
-    size=48,
-    cue_size=6,
-    cue_distance=6,
-    object_min=6,
-    object_max=12,
-    min_objects=1,
-    max_objects=2,
-    num_train=12,
-    num_val=3,
-)
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    """A data root holding a tiny synthetic set (48×48 px, 12 train + 3 val images)."""
-    root = tmp_path_factory.mktemp("data")
-    write_synthetic(root / "synthetic", SMALL)
-    return root
-
-
-def quick_overrides(data_root: Path, **extra) -> dict:
-    """A few-iteration tiny training run on the tiny synthetic set."""
-    settings = {
-        "dataset": "synthetic",
-        "data_root": str(data_root),
-        "train_split": "train",
-        "crop_size": None,
-        "scale_range": None,
-        "photometric": False,
-        "batch_size": 2,
-        "iterations": 4,
-        "eval_every": 4,
-        "checkpoint_every": 2,
-        "log_every": 1,
-        "num_workers": 0,
-        "loss.min_kept": 500,
-    }
-    settings.update(extra)
-    return {(k if k.startswith("model.") else f"train.{k}"): v for k, v in settings.items()}
-
-
-def as_args(overrides: dict) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: small convolutions run several times faster than with 2 on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- configuration --------------------------------------------------------------------------------------------
@@ -125,6 +72,33 @@ def test_ohem_keeps_hard_pixels_and_at_least_min_kept():
     assert torch.allclose(everything, F.cross_entropy(logits, target, ignore_index=255))
 
 
+def _ohem_reference(logits, target, threshold, min_kept):
+    """OHEM written out the plain way (mmseg's OhemPixelSampler with a threshold): sort the valid pixels by
+    p(true class); the threshold rises to the min(min_kept, #valid)-th smallest; average CE where p ≤ it."""
+    losses, kept = [], []
+    for b, y, x in zip(*torch.nonzero(target != 255, as_tuple=True)):
+        p = torch.softmax(logits[b, :, y, x].double(), 0)[target[b, y, x]]
+        losses.append(-torch.log(p))
+        kept.append(p)
+    probabilities = sorted(kept)
+    if min_kept > 0:
+        threshold = max(threshold, float(probabilities[min(min_kept, len(probabilities)) - 1]))
+    chosen = [loss for loss, p in zip(losses, kept) if p <= threshold]
+    return torch.stack(chosen).mean()
+
+
+@pytest.mark.parametrize("min_kept", [0, 1, 30, 59, 60, 61, 100_000])
+def test_ohem_equals_the_reference_and_keeps_every_valid_pixel_when_min_kept_exceeds_them(min_kept):
+    generator = torch.Generator().manual_seed(min_kept)
+    logits = torch.randn(2, 4, 5, 8, generator=generator) * 3  # (B, K, H, W): 80 pixels
+    target = torch.randint(0, 4, (2, 5, 8), generator=generator)
+    target.view(-1)[torch.randperm(80, generator=generator)[:20]] = 255  # 60 valid pixels
+    loss = OhemCrossEntropy(threshold=0.7, min_kept=min_kept)(logits, target)
+    assert loss.item() == pytest.approx(_ohem_reference(logits, target, 0.7, min_kept).item(), rel=1e-5)
+    if min_kept >= 60:  # every valid pixel kept: plain cross-entropy over the valid pixels
+        assert torch.allclose(loss, F.cross_entropy(logits, target, ignore_index=255))
+
+
 def test_confusion_matrix_gives_iou_and_pixel_accuracy():
     matrix = ConfusionMatrix(3)
     target = torch.tensor([0, 0, 1, 1, 255])
@@ -140,6 +114,26 @@ def test_poly_schedule():
     assert poly_factor(0, 100, 0.9, 0.01, 0.0) == 1.0
     assert poly_factor(50, 100, 0.9, 0.01, 0.0) == pytest.approx(0.5**0.9)
     assert poly_factor(100, 100, 0.9, 0.01, 1e-4) == pytest.approx(1e-2)
+
+
+# --- the training stream ---------------------------------------------------------------------------------------
+
+
+def test_train_stream_gives_the_same_batches_with_0_and_2_workers_and_from_a_resume(data_root):
+    """The stream is a pure function of (seed, position): worker processes and resuming change nothing."""
+    from annkit.engine.data import build_dataset, stream_loader
+
+    batches = {}
+    for workers, start in ((0, 0), (2, 0), (2, 2)):
+        augmented = dict(flip=True, photometric=True, scale_range=[0.5, 2.0], crop_size=[32, 32], batch_size=3)
+        model_config, config = resolve("tiny_ann", quick_overrides(data_root, num_workers=workers, **augmented))
+        stream = iter(stream_loader(build_dataset(config, "train", True, model_config), config, start))
+        batches[workers, start] = [next(stream) for _ in range(3 - start // 2)]
+    serial, parallel, resumed = batches[0, 0], batches[2, 0], batches[2, 2]
+    assert [b["name"] for b in serial] != [serial[0]["name"]] * 3  # a shuffled stream, not one batch repeated
+    for a, b in zip(serial, parallel):
+        assert a["name"] == b["name"] and torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    assert resumed[0]["name"] == serial[2]["name"] and torch.equal(resumed[0]["image"], serial[2]["image"])
 
 
 # --- evaluation and prediction --------------------------------------------------------------------------------
@@ -200,16 +194,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_root, tmp
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
-def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, weights_only=True)["state_dict"]
-
-
-def _records(run: Path) -> list[dict]:
-    """metrics.jsonl without the wall-clock field."""
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in lines]
-
-
 # A training that SIGKILLs itself in the middle of a write: the state on disk is exactly what a kill -9 at that
 # moment leaves (half a metrics line; half of last.pt.tmp), at a point chosen exactly instead of by luck.
 _KILL_MID_WRITE = """
@@ -266,11 +250,7 @@ def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp
     )
     arguments = ["train", "--preset", "tiny_fcn", "--threads", "1", "--no-progress"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
-    subprocess.run(
-        [sys.executable, "-m", "annkit", *arguments, "--out", str(whole), *as_args(overrides)],
-        check=True,
-        capture_output=True,
-    )
+    train(*resolve("tiny_fcn", overrides), whole, progress=False)  # uninterrupted, in this process (one thread)
 
     def killed_at(point: str, *extra: str) -> None:
         process = subprocess.run(
@@ -289,9 +269,9 @@ def test_kill_9_mid_write_then_resume_equals_an_uninterrupted_run(data_root, tmp
     subprocess.run(
         [sys.executable, "-m", "annkit", *arguments, "--out", str(broken), "--resume"], check=True, capture_output=True
     )
-    for name, tensor in _weights(whole / "final.pt").items():
-        assert torch.equal(tensor, _weights(broken / "final.pt")[name]), name
-    assert _records(whole) == _records(broken)
+    for name, tensor in run_weights(whole / "final.pt").items():
+        assert torch.equal(tensor, run_weights(broken / "final.pt")[name]), name
+    assert run_records(whole) == run_records(broken)
     assert not (broken / "last.pt.tmp").exists()
 
 
@@ -324,10 +304,10 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(data_ro
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     torch.multiprocessing.spawn(_ddp_worker, args=(2, port, model_config, config, str(tmp_path / "ddp")), nprocs=2)
-    single, ddp = _weights(tmp_path / "single" / "final.pt"), _weights(tmp_path / "ddp" / "final.pt")
+    single, ddp = run_weights(tmp_path / "single" / "final.pt"), run_weights(tmp_path / "ddp" / "final.pt")
     for name, tensor in single.items():
         assert torch.allclose(tensor, ddp[name], atol=1e-5), name
-    losses = [[r["loss"] for r in _records(tmp_path / run) if r["kind"] == "train"] for run in ("single", "ddp")]
+    losses = [[r["loss"] for r in run_records(tmp_path / run) if r["kind"] == "train"] for run in ("single", "ddp")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)  # logged losses are global-batch means
 
 

@@ -152,10 +152,18 @@ def test_fixed_size_needs_a_size(tmp_path):
         to_onnx(_model("tiny_ann"), tmp_path / "x.onnx", dynamic=False)
 
 
-def test_bench_onnx_times_three_engines_on_the_same_model():
-    from annkit.bench.onnx import ENGINES, report, run
+def test_bench_onnx_times_three_engines_on_the_same_model(tiny_ann, monkeypatch):
+    import shutil
 
-    result = run("tiny_ann", size=(64, 96), repeats=2, warmup=1, threads=1)
-    assert set(result["milliseconds"]) == set(ENGINES) and all(t > 0 for t in result["milliseconds"].values())
+    from annkit.bench import onnx as bench
+
+    _, exported = tiny_ann  # the bench's model (tiny_ann, seed 0), exported above: no second export
+    monkeypatch.setattr(bench, "to_onnx", lambda model, path, **kwargs: shutil.copyfile(exported, path))
+    result = bench.run("tiny_ann", size=(64, 96), repeats=3, warmup=1, threads=1)
+    assert set(result["milliseconds"]) == set(bench.ENGINES) == set(result["cpu_milliseconds"])
     assert all(diff <= 1e-4 for diff in result["max_abs_diff"].values())  # same model, same answer
-    assert "onnxruntime faster than eager" in report(result)
+    for name in ("eager", "eager+fold"):  # the speed-ups are medians of per-round ratios, within their range
+        assert result["milliseconds"][name] > 0 and result["speedup_wall"][name] > 0
+    lines = bench.report(result).splitlines()
+    assert lines[0].startswith("tiny_ann 64x96, batch 1") and "median of 3 interleaved rounds" in lines[0]
+    assert lines[-1].startswith(f"  onnxruntime faster than eager+fold: {result['speedup_wall']['eager+fold']:.2f}x")

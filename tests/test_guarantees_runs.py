@@ -9,15 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-from test_engine import SMALL, as_args, quick_overrides
+from helpers import SMALL, as_args, quick_overrides
 
 from annkit import models
 from annkit.cli import main as cli
-from annkit.data import write_synthetic
 from annkit.engine import ConfigError, TrainingError, parse_overrides, resolve, train
 from annkit.engine.distributed import resolve_device
 from annkit.engine.rundir import read_metrics
@@ -26,19 +24,7 @@ from annkit.presets import preset_yaml
 TRAIN = [sys.executable, "-m", "annkit", "train", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    write_synthetic(root / "synthetic", SMALL)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _one_line_error(capsys, *fragments: str) -> str:

@@ -34,7 +34,7 @@ def _randomize_bn(model: nn.Module) -> None:
             module.bias.data.normal_(0, 0.1)
 
 
-@pytest.mark.parametrize("batch, size", [(1, (321, 481)), (4, (65, 47))])
+@pytest.mark.parametrize("batch, size", [(1, (161, 243)), (4, (65, 47))])  # odd sizes: no multiple of 8
 def test_ann_r18_shapes_train_and_eval(batch, size):
     model = build(
         _small(dict(name="ann", channels=32, key_channels=16, value_channels=16), dict(name="fcn", channels=16)),
@@ -199,6 +199,33 @@ def test_runtime_channels_last_and_bf16_autocast_on_cpu():
     assert (logits.float() - expected).abs().max() < 0.05 * expected.abs().max() + 1e-2
     with pytest.raises(ValueError, match="needs model.eval"):
         fold_batchnorm(build("tiny_fcn").train())
+
+
+def test_compile_switch_compiles_each_part_and_keeps_the_output(monkeypatch):
+    """``runtime.compile``: backbone, head and auxiliary head are each compiled (inductor with weight freezing for
+    inference, plain for training), names unchanged; the traced model computes the eager model's logits.
+    TorchDynamo traces annkit's code (the pyramid bins under symbolic sizes); inductor's C++ code generation, torch's
+    own and minutes on a busy CPU, is swapped for the eager backend."""
+    requests, original = [], torch.nn.Module.compile
+
+    def compile_eagerly(module, **kwargs):
+        requests.append(kwargs)
+        original(module, backend="eager")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_eagerly)
+    from annkit.export.check import randomize_weights  # the zero-init out-convs would leave attention unseen
+
+    model = randomize_weights(build("tiny_ann", num_classes=3, aux_head={"name": "fcn", "channels": 8}), 0)
+    images = torch.randn(1, 3, 41, 37)
+    with torch.no_grad():
+        expected = model.eval()(images)
+        compiled = prepare(model, RuntimeConfig(compile=True, fold_bn=False))
+        assert requests == [{"options": {"freezing": True}}] * 3  # backbone, head, aux head
+        assert all(part._compiled_call_impl is not None for part in (model.backbone, model.head, model.aux_head))
+        assert expected.abs().max() > 0.1 and torch.allclose(compiled(images), expected, atol=1e-5)
+    requests.clear()
+    prepare(build("tiny_fcn"), RuntimeConfig(compile=True), inference=False)
+    assert requests == [{"options": None}] * 2  # training: no freezing (the weights change)
 
 
 def test_normalize_uses_config_mean_std():

@@ -8,7 +8,7 @@ from urllib.error import URLError
 
 import pytest
 import torch
-from test_convert_mmseg import mmseg_forward, mmseg_layout
+from reference_mmseg import mmseg_forward, mmseg_layout
 
 from annkit import models
 from annkit.cli import main as cli_main
@@ -48,10 +48,8 @@ def test_download_without_network_fails_clearly(tmp_path, monkeypatch):
         from_pretrained("ann_r7")
 
 
-def test_from_pretrained_downloads_checks_converts_and_loads(tmp_path, monkeypatch):
-    source = tmp_path / "zoo.pth"
-    state = mmseg_layout(50, num_classes=21)
-    torch.save({"meta": {"config": "…"}, "state_dict": state}, source)
+def test_from_pretrained_downloads_checks_converts_and_loads(tmp_path, monkeypatch, mmseg_r50):
+    state, source = mmseg_r50
     prefix = sha256_of(source)[:8]
     calls = []
 

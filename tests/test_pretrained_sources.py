@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_convert_mmseg_baselines import baseline_layout, mmseg_baseline_forward
+from reference_mmseg import baseline_layout, mmseg_baseline_forward
+from reference_official import official_layout
 
 from annkit.cli import main as cli_main
 from annkit.models import CHECKPOINTS, gdrive, list_pretrained, load, pretrained
@@ -78,8 +79,6 @@ def test_drive_failure_says_where_to_put_the_file(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def official_file(tmp_path_factory):
     """A random official R-101 checkpoint (as MendelXu/ANN saves it), written once for this module's tests."""
-    from test_convert_official import official_layout
-
     path = tmp_path_factory.mktemp("official") / "ann_official_r101_cityscapes_val.pth"
     torch.save({"state_dict": official_layout(101)}, path)
     return path

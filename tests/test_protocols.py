@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_data_datasets import cityscapes_tree
+from helpers import cityscapes_tree
 from torch import nn
 
 from annkit.cli import main

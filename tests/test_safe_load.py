@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from test_convert_mmseg import mmseg_forward, mmseg_layout
+from reference_mmseg import mmseg_forward, mmseg_layout
 
 from annkit.models.pretrained import convert_mmseg_checkpoint
 from annkit.models.safe_load import Opaque, load_weights_entry

@@ -31,7 +31,7 @@ class OhemCrossEntropy(nn.Module):
             true_prob[~valid] = float("inf")  # ignored pixels are never hard
             num_valid = int(valid.sum())
             threshold = self.threshold
-            if 0 < self.min_kept <= num_valid:  # raise the threshold so at least min_kept pixels stay
+            if self.min_kept > 0 and num_valid > 0:  # raise the threshold: at least min_kept stay (all, if fewer)
                 kth = torch.kthvalue(true_prob[valid], min(self.min_kept, num_valid)).values
                 threshold = max(threshold, float(kth))
             hard = valid & (true_prob <= threshold)
