@@ -763,11 +763,14 @@ def _presets_show(args: argparse.Namespace) -> int:
 
 def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
     """``annkit ablation``: the pyramid ablation on the sides set (``annkit.engine.ablation``)."""
-    ablation = subparsers.add_parser(
+    ablation = _command(
+        subparsers,
         "ablation",
+        _run_ablation,
         help="why APNB samples a pyramid: ANN vs S = 1 vs the local baseline and design variants, several seeds",
         description="Writes the sides set (data/synthetic_sides) if missing, trains every variant with every seed in "
-        "parallel single-thread processes, and writes ablation.json + ablation.png to --out.",
+        "parallel single-thread processes (runs already finished in --out are kept), and writes ablation.json + "
+        "ablation.png to --out.",
     )
     ablation.add_argument("--out", default="runs/ablation", help="runs and results (default: runs/ablation)")
     ablation.add_argument("--data-root", default="data", help="data root holding synthetic_sides/ (default: data)")
@@ -776,14 +779,13 @@ def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
     ablation.add_argument("--variants", nargs="+", default=None, help="labels of ablation.VARIANTS (default: all)")
     ablation.add_argument("--workers", type=int, default=None, help="parallel trainings (default: CPU count)")
 
-    def run(args: argparse.Namespace) -> int:
-        from annkit.engine.ablation import ITERATIONS, run
 
-        variants = tuple(args.variants) if args.variants else None
-        run(args.out, args.data_root, args.iterations or ITERATIONS, tuple(args.seeds), variants, args.workers)
-        return 0
+def _run_ablation(args: argparse.Namespace) -> int:
+    from annkit.engine.ablation import ITERATIONS, run
 
-    ablation.set_defaults(func=run)
+    variants = tuple(args.variants) if args.variants else None
+    run(args.out, args.data_root, args.iterations or ITERATIONS, tuple(args.seeds), variants, args.workers)
+    return 0
 
 
 _GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
