@@ -53,8 +53,13 @@ def test_quickstart_writes_the_report(tmp_path):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
     assert set(results["models"]) == {"ANN (AFNB + APNB)", "local baseline (FCN)"}
-    assert all(0 <= entry["miou"] <= 1 for entry in results["models"].values())
-    assert "local ceiling" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    for label, entry in results["models"].items():  # the report states what the evaluation measured
+        present = [iou for iou in entry["iou"].values() if iou == iou]  # classes absent from 3 images are NaN
+        assert entry["miou"] == pytest.approx(sum(present) / len(present))
+        assert f"| {label} (`{entry['preset']}`) | **{entry['miou']:.3f}** |" in report
+    meta = json.loads((tmp_path / "data" / "synthetic" / "synthetic.json").read_text())
+    assert results["local_ceiling"] == meta["val_local_ceiling"] and f"{meta['val_local_ceiling']:.3f}" in report
 
 
 def test_train_runs_reports_a_failed_run_with_its_log(tmp_path):
