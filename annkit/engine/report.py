@@ -171,5 +171,5 @@ def plot_ablation(results: dict) -> plt.Figure:
         ylim=(0, 1),
         title=f"ablation on the sides set: {results['iterations']} iterations, seeds {results['seeds']}",
     )
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: bars reach the top
     return fig
