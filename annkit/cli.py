@@ -775,16 +775,17 @@ def _add_ablation(subparsers: argparse._SubParsersAction) -> None:
     ablation.add_argument("--out", default="runs/ablation", help="runs and results (default: runs/ablation)")
     ablation.add_argument("--data-root", default="data", help="data root holding synthetic_sides/ (default: data)")
     ablation.add_argument("--iterations", type=int, default=None, help="per run (default: ablation.ITERATIONS)")
-    ablation.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    ablation.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: ablation.SEEDS)")
     ablation.add_argument("--variants", nargs="+", default=None, help="labels of ablation.VARIANTS (default: all)")
     ablation.add_argument("--workers", type=int, default=None, help="parallel trainings (default: CPU count)")
 
 
 def _run_ablation(args: argparse.Namespace) -> int:
-    from annkit.engine.ablation import ITERATIONS, run
+    from annkit.engine.ablation import ITERATIONS, SEEDS, run
 
     variants = tuple(args.variants) if args.variants else None
-    run(args.out, args.data_root, args.iterations or ITERATIONS, tuple(args.seeds), variants, args.workers)
+    seeds = tuple(args.seeds) if args.seeds else SEEDS
+    run(args.out, args.data_root, args.iterations or ITERATIONS, seeds, variants, args.workers)
     return 0
 
 
