@@ -40,6 +40,9 @@ def test_ablation_trains_every_variant_and_seed_and_plots(tmp_path: Path) -> Non
     assert saved["set"]["val_local_ceiling"] <= saved["set"]["val_global_ceiling"] <= 1
     assert saved["cost"]["runs"] == 4 and saved["cost"]["cpu_s_per_run"] > 0
     assert (tmp_path / "out" / "ablation.png").stat().st_size > 10_000
+    again = run(tmp_path / "out", tmp_path / "data", 2, (0, 1), chosen, workers=2, progress=False, synth=TINY)
+    assert again["variants"] == results["variants"]  # finished runs are kept and read back, not trained again
+    assert again["cost"]["runs_trained"] == 0 and again["cost"]["cpu_s_per_run"] is None
 
 
 def test_ablation_variants_change_one_thing_each() -> None:
