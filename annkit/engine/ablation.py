@@ -47,7 +47,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 #: the training budget per run (the quickstart's recipe otherwise). Measured: on the sides set ANN leaves the S = 1
 #: plateau only between ~750 and 1,000 iterations (pilot: 0.38 mIoU at 750, 0.92 at 1,000), so 1,000 it is — about
-#: 300 CPU-s per run, ~70 min for all 27 runs on 2 cores (README, "Ablation: why a pyramid")
+#: 300 CPU-s per run, ~70 min for all 27 runs on 2 cores. Cheaper recipes (half width, larger learning rates,
+#: batch 4, taller cues; ``bench/ablation/budget_pilot.py``) left the plateau with one seed in three at best
+#: (README, "Ablation: why a pyramid")
 ITERATIONS = 1000
 SEEDS = (0, 1, 2)
 
