@@ -70,8 +70,16 @@ def test_train_runs_reports_a_failed_run_with_its_log(tmp_path):
         train_runs(runs, 1, workers=0, progress=False)
 
 
-def _children(pid: int) -> list[int]:
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def _trainings(pid: int) -> list[int]:
+    """The child processes of ``pid`` that run ``annkit train`` (exec'd, so the launcher has started them)."""
+    trainings = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"train" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                trainings.append(int(child))
+        except FileNotFoundError:  # ended meanwhile
+            pass
+    return trainings
 
 
 def _running(pid: int) -> bool:
@@ -87,7 +95,9 @@ def _running(pid: int) -> bool:
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGHUP", "SIGKILL"])
 def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
     """A real quickstart, a real signal: both training processes end with it (before: they ran on as orphans).
-    SIGTERM and SIGHUP are caught and the trainings stopped; after SIGKILL the kernel stops them (PDEATHSIG)."""
+    SIGTERM and SIGHUP are caught and the trainings stopped; after SIGKILL the kernel stops them (PDEATHSIG).
+    The signal comes as soon as both trainings run (exec'd): what stops them does not depend on how far they got,
+    so the test does not wait the ~10 s until they log their first metrics."""
     write_synthetic(tmp_path / "data" / "synthetic", TINY)
     quickstart = subprocess.Popen(
         [
@@ -106,11 +116,11 @@ def test_a_stopped_quickstart_stops_its_trainings(tmp_path, stop):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    logs = [tmp_path / "quick" / preset / "metrics.jsonl" for preset in ("tiny_ann", "tiny_fcn")]
     deadline = time.monotonic() + 300
-    while not all(log.is_file() for log in logs) and quickstart.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    children = _children(quickstart.pid)
+    children = []
+    while len(children) < 2 and quickstart.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        children = _trainings(quickstart.pid)
     assert quickstart.poll() is None and len(children) == 2, "the trainings did not start"
     number = getattr(signal, stop)
     quickstart.send_signal(number)
