@@ -21,11 +21,15 @@ from annkit.data import write_synthetic
 
 
 def pytest_configure(config) -> None:
-    """Under xdist, each worker takes its share of the cores (torch's intra-op threads): k workers with all the
-    cores each would oversubscribe them. Tests that need one thread still ask for it (``one_thread``)."""
+    """Under xdist, each worker takes its share of the cores for torch's intra-op threads, and so do the notebook
+    kernels and subprocesses it starts (``OMP_NUM_THREADS``): k workers with all the cores each oversubscribe
+    them, and OpenMP threads waiting on each other then cost tens of times the work. Tests that need one thread
+    still ask for it (``one_thread``)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        torch.set_num_threads(max(1, torch.get_num_threads() // workers))
+        threads = max(1, torch.get_num_threads() // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 @pytest.fixture(scope="session")
