@@ -62,9 +62,17 @@ def test_quickstart_writes_the_report(tmp_path):
     assert results["local_ceiling"] == meta["val_local_ceiling"] and f"{meta['val_local_ceiling']:.3f}" in report
 
 
-def test_train_runs_reports_a_failed_run_with_its_log(tmp_path):
+def test_train_runs_reports_a_failed_run_with_its_log(tmp_path, monkeypatch):
+    """A training that fails: the launcher raises with its exit code and the end of its log. The training is a
+    stand-in interpreter that prints the command it was given and exits 2 as ``annkit train`` does on a misspelt
+    key (that error itself: ``test_engine``), so no torch is imported to see the launcher report it."""
+    interpreter = tmp_path / "python"
+    interpreter.write_text('#!/bin/sh\necho "annkit: error: unknown config key in: $*" >&2\nexit 2\n')
+    interpreter.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(interpreter))
     runs = {tmp_path / "misspelt": ("tiny_ann", {"train.iteratons": 1})}
-    with pytest.raises(TrainingError, match=r"misspelt failed \(exit code 2\)(.|\n)*did you mean train.iterations"):
+    log = r"(.|\n)*annkit: error: unknown config key in: -m annkit train --preset tiny_ann .*train.iteratons=1"
+    with pytest.raises(TrainingError, match=r"misspelt failed \(exit code 2\)" + log):
         train_runs(runs, 1, workers=1, progress=False)
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         train_runs(runs, 1, workers=0, progress=False)
