@@ -12,21 +12,19 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 from filelock import FileLock
-from helpers import SMALL
-from reference_mmseg import mmseg_layout
-
-from annkit.data import write_synthetic
 
 
 def pytest_configure(config) -> None:
     """Under xdist, each worker takes its share of the cores for torch's intra-op threads, and so do the notebook
     kernels and subprocesses it starts (``OMP_NUM_THREADS``): k workers with all the cores each oversubscribe
     them, and OpenMP threads waiting on each other then cost tens of times the work. Tests that need one thread
-    still ask for it (``one_thread``)."""
+    still ask for it (``one_thread``). torch is imported here and in the fixtures, not at the top: the xdist
+    controller, which runs no test, then starts its workers without importing it (~8 CPU-s)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
+        import torch
+
         threads = max(1, torch.get_num_threads() // workers)
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -36,6 +34,10 @@ def pytest_configure(config) -> None:
 def data_root(tmp_path_factory) -> Path:
     """A data root holding the tiny synthetic set ``helpers.SMALL`` (48×48 px, 12 train + 3 val images).
     Shared: tests only read it (a training writes to its own run folder). One per xdist worker (0.1 s)."""
+    from helpers import SMALL
+
+    from annkit.data import write_synthetic
+
     root = tmp_path_factory.mktemp("data")
     write_synthetic(root / "synthetic", SMALL)
     return root
@@ -44,6 +46,8 @@ def data_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def one_thread():
     """One CPU thread: small convolutions run several times faster than with 2 on a busy machine."""
+    import torch
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -56,6 +60,9 @@ def mmseg_r50(tmp_path_factory) -> tuple[dict, Path]:
     the whole run — under xdist the first worker writes it (under a file lock) in the run's shared temporary
     folder, the others read it: what mmseg's VOC zoo file holds. Tests read the file; they copy it before
     changing anything."""
+    import torch
+    from reference_mmseg import mmseg_layout
+
     shared = tmp_path_factory.getbasetemp()
     if "PYTEST_XDIST_WORKER" in os.environ:  # the workers' folders share the run's folder
         shared = shared.parent
