@@ -1,7 +1,7 @@
 """Can ``annkit ablation`` fit ~10 minutes on 2 CPU cores? Learning curves of ANN on the sides set under cheaper
 recipes: a half-width model, larger learning rates, batch 4, larger cues.
 
-    PYTHONPATH=. python bench/ablation/budget_pilot.py train [--out runs/ablation_budget]    # 26 runs, ~45 min
+    PYTHONPATH=. python bench/ablation/budget_pilot.py train [--out runs/ablation_budget]    # 26 runs, 38 min (load 3-4)
     PYTHONPATH=. python bench/ablation/budget_pilot.py summary [--out runs/ablation_budget]  # → budget_pilot.json
 
 Every run is ``tiny_ann`` (AFNB + APNB, pyramid (1, 3, 6, 8)) under the ablation's recipe (the quickstart's,
