@@ -7,26 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import SMALL
 
 from annkit.cli import main as cli
-from annkit.data import SynthConfig, write_synthetic
+from annkit.data import write_synthetic
 from annkit.engine import TrainingError
 from annkit.engine.launch import train_runs
 
-TINY = SynthConfig(
-    size=48,
-    cue_size=6,
-    cue_distance=6,
-    object_min=6,
-    object_max=12,
-    min_objects=1,
-    max_objects=2,
-    num_train=16,
-    num_val=3,
-)
+TINY = replace(SMALL, num_train=16)  # the tests' tiny set (helpers.SMALL) with 16 training images
 
 
 def test_quickstart_writes_the_report(tmp_path):
