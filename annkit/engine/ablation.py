@@ -23,6 +23,7 @@ import re
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,21 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 #: (README, "Ablation: why a pyramid")
 ITERATIONS = 1000
 SEEDS = (0, 1, 2)
+
+
+def recipe(data_root: str | Path, iterations: int, eval_every: int, eval_images: int) -> dict[str, Any]:
+    """The ablation's training settings as dotted ``train.*`` overrides: the quickstart's recipe (``QUICK``) on the
+    folder set at ``data_root`` for ``iterations``, evaluated every ``eval_every`` on ``eval_images`` images."""
+    settings = {
+        **QUICK,
+        "dataset": "folder",
+        "data_root": str(data_root),
+        "iterations": iterations,
+        "eval_every": eval_every,
+        "eval.max_images": eval_images,
+        "checkpoint_every": iterations,
+    }
+    return {f"train.{key}": value for key, value in settings.items()}
 
 
 def run_name(label: str, seed: int) -> str:
@@ -94,21 +110,12 @@ def run(
     check_writable(out)
     folder = data_root / "synthetic_sides"
     meta = ensure_synthetic(folder, synth, progress=progress)
-    settings = {
-        **QUICK,
-        "dataset": "folder",
-        "data_root": str(folder),
-        "iterations": iterations,
-        "eval_every": iterations,
-        "eval.max_images": synth.num_val,
-        "checkpoint_every": iterations,
-    }
+    settings = recipe(folder, iterations, iterations, synth.num_val)
     runs = {}
     for label in chosen:
         preset, change = VARIANTS[label]
         for seed in seeds:
-            overrides = {f"train.{key}": value for key, value in {**settings, "seed": seed}.items()}
-            runs[out / run_name(label, seed)] = (preset, overrides | change)
+            runs[out / run_name(label, seed)] = (preset, settings | {"train.seed": seed} | change)
     reused = [folder for folder in runs if finished(folder, iterations)]
     to_train = {folder: job for folder, job in runs.items() if folder not in reused}
     if reused:

@@ -4,9 +4,9 @@ recipes: a half-width model, larger learning rates, batch 4, larger cues.
     PYTHONPATH=. python bench/ablation/budget_pilot.py train [--out runs/ablation_budget]    # 26 runs, 38 min (load 3-4)
     PYTHONPATH=. python bench/ablation/budget_pilot.py summary [--out runs/ablation_budget]  # → budget_pilot.json
 
-Every run is ``tiny_ann`` (AFNB + APNB, pyramid (1, 3, 6, 8)) under the ablation's recipe (the quickstart's,
-``annkit.engine.quickstart.QUICK``: AdamW, poly decay to 0 at the last iteration, OHEM, batch 8, 128² images) with
-the changes in ``GRID``, evaluated every 100 iterations on the first 100 validation images. ``half`` = backbone
+Every run is ``tiny_ann`` (AFNB + APNB, pyramid (1, 3, 6, 8)) under the ablation's recipe
+(``annkit.engine.ablation.recipe``, the quickstart's: AdamW, poly decay to 0 at the last iteration, OHEM, batch 8,
+128² images) with the changes in ``GRID``, evaluated every 100 iterations on the first 100 validation images. ``half`` = backbone
 channels (16, 16, 32, 32, 64, 64) and head 32 / key 16 / value 16 (0.125 CPU-s per training step vs 0.304 at full
 width, batch 8, one thread); ``cue`` = ``SIDES`` with taller cue blocks (the ceilings barely move: local 0.314,
 global 0.477 at cue 32). The question is whether ANN leaves the S = 1 plateau (~0.35–0.45) within the budget for
@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from annkit.data.synthetic import SIDES, ensure_synthetic
+from annkit.engine.ablation import recipe
 from annkit.engine.launch import train_runs
-from annkit.engine.quickstart import QUICK
 from annkit.engine.rundir import read_metrics
 
 HALF = {
@@ -79,17 +79,8 @@ def train(out: Path, data_root: Path) -> None:
         iterations = entries[0][1]
         runs = {}
         for _, _, name, model, changes, cue in entries:
-            settings = {
-                **QUICK,
-                "dataset": "folder",
-                "data_root": roots[cue],
-                "iterations": iterations,
-                "eval_every": 100,
-                "eval.max_images": 100,
-                "checkpoint_every": iterations,
-                **changes,
-            }
-            runs[folder(out, group, name)] = ("tiny_ann", {f"train.{k}": v for k, v in settings.items()} | model)
+            settings = recipe(roots[cue], iterations, 100, 100) | {f"train.{k}": v for k, v in changes.items()}
+            runs[folder(out, group, name)] = ("tiny_ann", settings | model)
         train_runs(runs, iterations, workers=2)
 
 
