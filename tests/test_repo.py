@@ -14,6 +14,27 @@ def test_ci_runs_the_readme_test_command():
     assert "pytest" in command and command in (ROOT / "README.md").read_text()
 
 
+def test_every_readme_command_parses():
+    """Each ``annkit …`` line of the README's bash blocks is accepted by annkit's own CLI parser, and the ablation
+    lines name known variants — a renamed flag or variant breaks this test, not a reader's copy-paste."""
+    import re
+    import shlex
+
+    from annkit.cli import build_parser
+    from annkit.engine.ablation import VARIANTS
+
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    lines = [line for block in blocks for line in block.splitlines() if line.startswith("annkit ")]
+    assert len(lines) >= 20, "the README's command blocks were not found"
+    parser = build_parser()
+    for line in lines:
+        try:
+            args = parser.parse_args(shlex.split(line, comments=True)[1:])
+        except SystemExit:
+            pytest.fail(f"README command does not parse: {line}")
+        assert set(getattr(args, "variants", None) or ()) <= set(VARIANTS), line
+
+
 def test_environment_yml_installs_from_pyproject():
     environment = (ROOT / "environment.yml").read_text()
     assert "-e .[notebooks,dev]" in environment
