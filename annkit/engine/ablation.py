@@ -47,11 +47,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "pyramid (2, 4, 8)": ("tiny_ann", {"model.head.pool_sizes": [2, 4, 8]}),
 }
 #: the training budget per run (the quickstart's recipe otherwise). Measured: on the sides set ANN leaves the S = 1
-#: plateau late (its OHEM loss stays at the plateau's ~1.4 until iteration 300–600 of 1,000; a 1,500-iteration pilot
-#: was at 0.38 mIoU at 750 and 0.92 at 1,000), so 1,000 it is — about 300 CPU-s per run, ~70 min for all 27 runs on 2 cores. Cheaper recipes and easier
-#: sets (``bench/ablation/budget_pilot.py``: half width, larger learning rates, batch 4, taller cues, two classes,
-#: 96-px images, a non-zero out conv) left the plateau with some seeds, never with all three (README, "Ablation:
-#: why a pyramid")
+#: plateau late (its OHEM loss stays at the plateau's ~1.4 until iteration 300–600 of 1,000; a 1,500-iteration
+#: pilot was at 0.38 mIoU at 750 and 0.92 at 1,000), so 1,000 it is — about 300 CPU-s per run, ~70 min for all 27
+#: runs on 2 cores. Cheaper recipes and easier sets (``bench/ablation/budget_pilot.py``: half width, larger learning
+#: rates, batch 4, taller cues, two classes, 96-px images, denser objects, a non-zero out conv) left the plateau with
+#: some seeds, never with all three (README, "Ablation: why a pyramid")
 ITERATIONS = 1000
 SEEDS = (0, 1, 2)
 

@@ -1,6 +1,7 @@
 """Can ``annkit ablation`` fit ~10 minutes on 2 CPU cores? Learning curves of ANN on the sides set under cheaper
 recipes (a half-width model, larger learning rates, batch 4, 1,000 half-width iterations) and easier variants of
-the set (taller cues, two classes, 96-px images) or of the model (out conv not zero-initialised).
+the set (taller cues, two classes, 96-px images, more and smaller objects) or of the model (out conv not
+zero-initialised).
 
     PYTHONPATH=. python bench/ablation/budget_pilot.py train [--out runs/ablation_budget] [--groups lr ...]
     PYTHONPATH=. python bench/ablation/budget_pilot.py summary [--out runs/ablation_budget]  # → budget_pilot.json
@@ -10,12 +11,13 @@ Every run is ``tiny_ann`` (AFNB + APNB, pyramid (1, 3, 6, 8)) under the ablation
 with the changes in ``GRID``, evaluated every 100 (or 50) iterations on the first 100 validation images. ``half`` =
 backbone channels (16, 16, 32, 32, 64, 64) and head 32 / key 16 / value 16 (0.125 CPU-s per training step vs 0.304
 at full width, batch 8, one thread); ``set`` = the ``SIDES`` knobs changed (``{}``: SIDES itself). Ceilings of the
-changed sets (validation, exact): cue 32 px: local 0.314, global 0.477; two classes: 0.556 and 0.556 (with two
-colours a global average knows nothing); 96 px, four classes: 0.314 and 0.468. The question is whether ANN leaves
-the S = 1 plateau (~0.35–0.45) within the budget for *every* seed: 10 min × 2 cores / 27 runs = 44 CPU-s per run,
-of which ~10 go to starting Python + torch + torchvision and to evaluation, leaving ~270 half-width steps.
-Measured cost (one thread, load 1–2): 300 half-width iterations 40–60 CPU-s, 300 full-width ~110, 1,000 half-width
-165–180 (evaluations included); the whole grid ≈ 2.5 h on 2 cores.
+changed sets (validation, exact, local and global): cue 32 px 0.314 and 0.477; two classes 0.556 and 0.556 (with two
+colours a global average knows nothing); 96 px, four classes 0.314 and 0.468; 6–8 objects of 12–20 px 0.314 and
+0.471. The question is whether ANN leaves the S = 1 plateau (~0.35–0.45) within the budget for *every* seed:
+10 min × 2 cores / 27 runs = 44 CPU-s per run, of which ~10 go to starting Python + torch + torchvision and to
+evaluation, leaving ~270 half-width steps. Measured cost (one thread, load 1–2): 300 half-width iterations 40–60
+CPU-s, 300 full-width ~110, 400 full-width 135–145, 1,000 half-width 165–180 (evaluations included); the whole grid
+≈ 2.5 h on 2 cores.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ NONZERO_OUT = {"model.head.zero_init_out": False}  # W_o random (PaddleSeg) inst
 CUE32, CUE40 = {"cue_size": 32}, {"cue_size": 40}
 TWO = {"num_classes": 2}
 PX96 = {"size": 96, "cue_size": 16, "object_min": 14, "object_max": 28}  # SMALL's geometry, sides layout
+DENSE = {"min_objects": 6, "max_objects": 8, "object_min": 12, "object_max": 20}  # more object pixels per image
 #: (group, iterations, evaluate every, name, model overrides, train overrides, SIDES knobs changed)
 GRID = [
     *[
@@ -99,6 +102,8 @@ GRID = [
         for s in (0, 1, 2)
     ],
     *[("task", 300, 50, f"nonzero_out_full_s{s}", NONZERO_OUT, {"seed": s}, {}) for s in (0, 1)],
+    *[("task", 400, 100, f"dense_full_s{s}", {}, {"seed": s}, DENSE) for s in (0, 1)],
+    *[("task", 400, 100, f"dense_half_lr0.01_s{s}", HALF, {"optimizer.lr": 0.01, "seed": s}, DENSE) for s in (0, 1)],
 ]
 
 
