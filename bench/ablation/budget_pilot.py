@@ -120,15 +120,14 @@ def set_name(knobs: dict) -> str:
 def train(out: Path, data_root: Path, groups: list[str] | None = None) -> None:
     """Train every grid entry of ``groups`` (default: all), two single-thread processes at a time, group by group."""
     chosen = [entry for entry in GRID if groups is None or entry[0] in groups]
-    roots = {}
-    for knobs in {set_name(entry[6]): entry[6] for entry in chosen}.values():
-        ensure_synthetic(data_root / set_name(knobs), replace(SIDES, **knobs))
-        roots[set_name(knobs)] = str(data_root / set_name(knobs))
+    sets = {set_name(entry[6]): entry[6] for entry in chosen}  # folder name → SIDES knobs, each set once
+    for name, knobs in sets.items():
+        ensure_synthetic(data_root / name, replace(SIDES, **knobs))
     for group in dict.fromkeys(entry[0] for entry in chosen):
         entries = [entry for entry in chosen if entry[0] == group]
         runs = {}
         for _, iterations, every, name, model, changes, knobs in entries:
-            settings = recipe(roots[set_name(knobs)], iterations, every, 100) | {
+            settings = recipe(data_root / set_name(knobs), iterations, every, 100) | {
                 f"train.{k}": v for k, v in changes.items()
             }
             runs[folder(out, group, name)] = ("tiny_ann", settings | model)
